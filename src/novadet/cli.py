@@ -1,0 +1,150 @@
+"""The ``novadet`` command line: parse arguments, call the Python API, print the result.
+
+A ``NovadetError`` becomes one line on stderr and exit status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from novadet import api
+from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
+from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
+from novadet.data.formats.files import LinkMode
+from novadet.errors import NovadetError
+
+app = typer.Typer(
+    name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Detect objects no pretrained model knows: audit and split your data, train, evaluate, ship to the edge.",
+    epilog="Example: novadet audit data/ --json audit.json && novadet split data/ -o ds/ --seed 0",
+)
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+NearThreshold = Annotated[int, typer.Option(
+    "--near-threshold", help="Perceptual-hash distance (bits of 64) at or below which images are near duplicates; "
+    "-1 looks for exact copies only.")]
+Workers = Annotated[int | None, typer.Option("--workers", help="Processes decoding images [default: all cores].")]
+
+
+class _State:
+    debug = False
+
+
+def _errors_to_exit(fn: F) -> F:
+    """Turn a NovadetError (or an OS error on a named file) into one line and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (NovadetError, OSError) as exc:
+            if _State.debug:
+                raise
+            err.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, NovadetError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}"
+    return " ".join(str(exc).split())
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+          ) -> None:
+    _State.debug = debug
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+@_errors_to_exit
+def audit(
+    data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
+    target_instances: Annotated[int, typer.Option(help="Instances each class needs.")] = DEFAULT_TARGET_INSTANCES,
+    min_images: Annotated[int, typer.Option(help="Usable images the dataset needs.")] = DEFAULT_MIN_IMAGES,
+    near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any error-level finding is reported.")] = False,
+    workers: Workers = None,
+) -> None:
+    """Is my data good enough? Readiness per class, imbalance, bad boxes and images, duplicates, leaks.
+
+    Example: novadet audit ../shared/data/bccd --json audit.json
+    """
+    from novadet.atomic import write_json
+    from novadet.report.console import audit_view
+
+    report = api.audit(data, target_instances=target_instances, min_images=min_images,
+                       near_threshold=near_threshold, workers=workers, progress=True)
+    for part in audit_view(report):
+        out.print(part)
+    if json_file is not None:
+        write_json(json_file, report.to_dict())
+        out.print(f"Full report: {json_file}")
+    if strict and report.has_errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_errors_to_exit
+def split(
+    data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="New folder for manifest.json and the YOLO view.")],
+    ratios: Annotated[tuple[float, float, float], typer.Option(
+        help="Shares of train, val and test (test may be 0).")] = (0.8, 0.1, 0.1),
+    seed: Annotated[int, typer.Option(help="The same seed gives the same split.")] = 0,
+    near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
+    copy: Annotated[bool, typer.Option("--copy", help="Copy images instead of linking them.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    workers: Workers = None,
+) -> None:
+    """Stratified, leak-free, deterministic train/val/test split, written as a YOLO view.
+
+    Example: novadet split ../shared/data/bccd -o bccd-split --seed 0
+    """
+    from novadet.report.console import split_view
+
+    result = api.split(data, out_dir, ratios=ratios, seed=seed, near_threshold=near_threshold,
+                       link=LinkMode.COPY if copy else LinkMode.SYMLINK, overwrite=overwrite, workers=workers,
+                       progress=True)
+    for part in split_view(result):
+        out.print(part)
+    out.print(f"Wrote {out_dir}/manifest.json and a YOLO view ({out_dir}/data.yaml)")
+
+
+@app.command()
+@_errors_to_exit
+def demo(
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
+        "novadet-demo"),
+    fast: Annotated[bool, typer.Option(help="A smaller dataset, for a quick look and tests.")] = False,
+) -> None:
+    """Generate a small novel-class dataset (with planted defects), then audit and split it. Offline.
+
+    Example: novadet demo -o novadet-demo
+    """
+    from novadet.demo import run_demo
+    from novadet.report.console import audit_view, split_view
+
+    report, result = run_demo(out_dir, fast=fast)
+    for part in [*audit_view(report), *split_view(result)]:
+        out.print(part)
+    out.print(f"Demo data in {out_dir}/data, split in {out_dir}/split. Training follows in a later release.")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,1 @@
+"""Types every stage shares: boxes, image records, datasets, findings."""

@@ -1,0 +1,178 @@
+"""Format-neutral dataset types: what every reader returns and every later stage consumes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from novadet.core.boxes import BoxArray, as_boxes
+from novadet.core.findings import Finding
+
+SPLIT_NAMES = ("train", "val", "test")
+_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def normalize_split(name: str) -> str | None:
+    """Map a folder or file name to a split: ``instances_train2017`` → train, ``valid`` → val,
+    ``trainval`` or ``images`` → None.
+
+    >>> [normalize_split(n) for n in ("instances_val2017", "valid", "trainval")]
+    ['val', 'val', None]
+    """
+    for token in re.split(r"[^a-z]+", name.lower()):
+        if token in _SPLIT_ALIASES:
+            return _SPLIT_ALIASES[token]
+    return None
+
+
+def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class ImageRecord:
+    """One image and its boxes, exactly as the annotation says (defects included).
+
+    Attributes:
+        path: POSIX path of the image relative to the dataset root.
+        width: Image width in pixels, as annotated.
+        height: Image height in pixels, as annotated.
+        boxes: (N, 4) float32 absolute pixel ``xyxy``.
+        classes: (N,) int64 class index into the dataset's class names; an index outside
+            ``[0, num_classes)`` marks a box whose class is unknown.
+        split: ``train``, ``val``, ``test`` or None when the source does not say.
+    """
+
+    path: str
+    width: int
+    height: int
+    boxes: BoxArray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    classes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    split: str | None = None
+
+    def __post_init__(self) -> None:
+        boxes = _frozen(as_boxes(self.boxes).copy())
+        classes = _frozen(np.asarray(self.classes, dtype=np.int64).reshape(-1).copy())
+        if len(boxes) != len(classes):
+            raise ValueError(f"{self.path}: {len(boxes)} boxes but {len(classes)} classes")
+        if self.split is not None and self.split not in SPLIT_NAMES:
+            raise ValueError(f"{self.path}: split must be one of {SPLIT_NAMES} or None, got {self.split!r}")
+        object.__setattr__(self, "boxes", boxes)
+        object.__setattr__(self, "classes", classes)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def with_boxes(self, keep: npt.NDArray[np.bool_], boxes: BoxArray | None = None) -> ImageRecord:
+        """Return a copy holding only the boxes where ``keep`` is true (optionally replaced first)."""
+        source = self.boxes if boxes is None else boxes
+        return replace(self, boxes=source[keep], classes=self.classes[keep])
+
+
+@dataclass(frozen=True, eq=False)
+class DetectionDataset:
+    """An immutable set of image records sharing one class list.
+
+    Attributes:
+        root: Folder that record paths are relative to.
+        class_names: Class names in index order.
+        records: The images, sorted by path by the readers.
+        findings: Defects met while reading (a label without an image, say).
+        source_format: Name of the format it was read from, or "" for one built in memory.
+    """
+
+    root: Path
+    class_names: tuple[str, ...]
+    records: tuple[ImageRecord, ...]
+    findings: tuple[Finding, ...] = ()
+    source_format: str = ""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        return iter(self.records)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_boxes(self) -> int:
+        return sum(len(r) for r in self.records)
+
+    def image_path(self, record: ImageRecord) -> Path:
+        """Absolute location of a record's image."""
+        return self.root / record.path
+
+    def with_records(self, records: Sequence[ImageRecord]) -> DetectionDataset:
+        """Return a dataset with the same classes and root but other records."""
+        return replace(self, records=tuple(records))
+
+    def filter(self, keep: Callable[[ImageRecord], bool]) -> DetectionDataset:
+        """Return a dataset holding the records for which ``keep`` is true."""
+        return self.with_records([r for r in self.records if keep(r)])
+
+    def splits(self) -> list[str]:
+        """The split names present, train/val/test first."""
+        names = {r.split for r in self.records if r.split is not None}
+        return sorted(names, key=lambda s: (SPLIT_NAMES.index(s) if s in SPLIT_NAMES else 99, s))
+
+    def instance_counts(self) -> npt.NDArray[np.int64]:
+        """Boxes per known class, shape (num_classes,)."""
+        return self._class_tally(lambda r: r.classes)
+
+    def image_counts(self) -> npt.NDArray[np.int64]:
+        """Images holding at least one box of each known class, shape (num_classes,)."""
+        return self._class_tally(lambda r: np.unique(r.classes))
+
+    def _class_tally(self, ids_of: Callable[[ImageRecord], npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
+        ids = [ids_of(r) for r in self.records]
+        flat = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        flat = flat[(flat >= 0) & (flat < self.num_classes)]
+        return np.bincount(flat, minlength=self.num_classes).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SplitManifest:
+    """How a split was made and where each image went.
+
+    Attributes:
+        seed: Seed of the split.
+        ratios: Wanted share of each split, by split name.
+        assignment: Image path (relative to the source root) to split name, sorted by path.
+        left_out: Image path to the reason it was left out of every split.
+        boxes_left_out: Unusable boxes dropped from the images that were kept.
+    """
+
+    seed: int
+    ratios: dict[str, float]
+    assignment: dict[str, str]
+    left_out: dict[str, str] = field(default_factory=dict)
+    boxes_left_out: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class SplitDataset:
+    """Train, val and test datasets sharing one class list, plus the manifest that made them."""
+
+    train: DetectionDataset
+    val: DetectionDataset
+    test: DetectionDataset
+    manifest: SplitManifest
+
+    def parts(self) -> dict[str, DetectionDataset]:
+        """The three datasets by split name."""
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def merged(self) -> DetectionDataset:
+        """One dataset whose records carry their split name."""
+        records = [replace(r, split=name) for name, ds in self.parts().items() for r in ds.records]
+        return self.train.with_records(sorted(records, key=lambda r: r.path))

@@ -1,0 +1,1 @@
+"""Reading, auditing, de-duplicating and splitting detection datasets."""

@@ -1,0 +1,201 @@
+"""COCO detection JSON: one file, or one file per split (``instances_train.json``, ...).
+
+Category ids keep their order (sorted by id); crowd annotations are left out with a finding.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from novadet.atomic import write_json
+from novadet.core.boxes import coco_xywh_to_xyxy, xyxy_to_coco_xywh
+from novadet.core.dataset import DetectionDataset, ImageRecord, normalize_split
+from novadet.core.findings import Finding, Severity
+from novadet.data.formats.files import LinkMode, flat_names, image_size, place_image, relpath, unreadable
+from novadet.errors import DataError
+
+NAME = "coco"
+
+
+class _Image(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    file_name: str
+    width: int = 0
+    height: int = 0
+
+
+class _Annotation(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    image_id: int
+    category_id: int
+    bbox: list[float] = Field(min_length=4, max_length=4)
+    iscrowd: int = 0
+
+
+class _Category(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int
+    name: str
+
+
+class _CocoFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    images: list[_Image]
+    annotations: list[_Annotation] = []
+    categories: list[_Category] = Field(min_length=1)
+
+
+def detect(path: Path) -> bool:
+    """True for a .json file or a folder with COCO json files."""
+    if path.is_file():
+        return path.suffix == ".json"
+    return bool(_json_files(path))
+
+
+def _json_files(folder: Path) -> list[Path]:
+    for place in (folder / "annotations", folder):
+        files = sorted(p for p in place.glob("*.json") if not p.name.startswith(".")) if place.is_dir() else []
+        if files:
+            return files
+    return []
+
+
+def read(path: Path) -> DetectionDataset:
+    """Read one COCO file, or every .json in ``path/annotations`` (or ``path``), one per split."""
+    files = [path] if path.is_file() else _json_files(path)
+    if not files:
+        raise DataError(f"{path}: no COCO .json file here or in {path / 'annotations'}")
+    root = path.parent if path.is_file() else path
+    parsed = [(f, _load(f)) for f in files]
+    names = _class_names(parsed)
+    records: list[ImageRecord] = []
+    findings: list[Finding] = []
+    for file, coco in parsed:
+        split = normalize_split(file.stem) if len(files) > 1 else None
+        recs, finds = _records(file, coco, names, root, split)
+        records += recs
+        findings += finds
+    return DetectionDataset(root=root, class_names=tuple(n for _, n in names), records=tuple(
+        sorted(records, key=lambda r: r.path)), findings=tuple(findings), source_format=NAME)
+
+
+def _load(file: Path) -> _CocoFile:
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{file}: not a text file ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{file}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from exc
+    try:
+        return _CocoFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "top level"
+        raise DataError(f"{file}: {where}: {err['msg']} (not a COCO detection file?)") from exc
+
+
+def _class_names(parsed: list[tuple[Path, _CocoFile]]) -> list[tuple[int, str]]:
+    """Categories by id, which must agree between files."""
+    first_file, first = parsed[0]
+    cats = sorted((c.id, c.name) for c in first.categories)
+    for file, coco in parsed[1:]:
+        if sorted((c.id, c.name) for c in coco.categories) != cats:
+            raise DataError(f"{file}: categories differ from those in {first_file}")
+    ids, names = [i for i, _ in cats], [n for _, n in cats]
+    if len(set(ids)) != len(ids) or len(set(names)) != len(names):
+        raise DataError(f"{first_file}: category ids or names repeat")
+    return cats
+
+
+def _records(file: Path, coco: _CocoFile, names: list[tuple[int, str]], root: Path,
+             split: str | None) -> tuple[list[ImageRecord], list[Finding]]:
+    index = {cat_id: i for i, (cat_id, _) in enumerate(names)}
+    by_image: dict[int, list[_Annotation]] = defaultdict(list)
+    for ann in coco.annotations:
+        by_image[ann.image_id].append(ann)
+    findings: list[Finding] = []
+    image_ids = {im.id for im in coco.images}
+    if len(image_ids) != len(coco.images):
+        raise DataError(f"{file}: image ids repeat")
+    orphans = sorted(set(by_image) - image_ids)
+    if orphans:
+        findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, relpath(file, root),
+                                f"{sum(len(by_image[i]) for i in orphans)} annotations refer to image ids "
+                                f"not in 'images' (e.g. {orphans[0]}); ignored"))
+    records = []
+    for im in coco.images:
+        record = _record(file, im, by_image[im.id], index, root, split, findings)
+        if record is not None:
+            records.append(record)
+    return records, findings
+
+
+def _record(file: Path, im: _Image, anns: list[_Annotation], index: dict[int, int], root: Path,
+            split: str | None, findings: list[Finding]) -> ImageRecord | None:
+    image = _locate(file, im.file_name, root, split)
+    if image is None:
+        findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, relpath(file, root),
+                                f"image {im.file_name!r} (id {im.id}) not found; ignored"))
+        return None
+    rel = relpath(image, root)
+    size = (im.width, im.height) if im.width > 0 and im.height > 0 else image_size(image)
+    if size is None:
+        findings.append(unreadable(rel))
+        return None
+    crowd = [a for a in anns if a.iscrowd]
+    if crowd:
+        findings.append(Finding("CROWD_ANNOTATION", Severity.INFO, rel,
+                                f"{len(crowd)} crowd annotations left out (COCO evaluation ignores them too)"))
+    kept = [a for a in anns if not a.iscrowd]
+    boxes = coco_xywh_to_xyxy([a.bbox for a in kept])
+    classes = np.array([index.get(a.category_id, -1) for a in kept], dtype=np.int64)
+    return ImageRecord(rel, size[0], size[1], boxes, classes, split)
+
+
+def _locate(file: Path, file_name: str, root: Path, split: str | None) -> Path | None:
+    here = file.parent
+    candidates = [here / file_name, here.parent / "images" / file_name, root / file_name,
+                  root / "images" / file_name]
+    if split:
+        candidates += [here.parent / "images" / split / file_name, root / split / file_name]
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
+    """Write ``dataset`` into the empty folder ``stage`` as COCO.
+
+    Writes ``annotations/instances_<split>.json`` and ``images/<split>/`` when every record has a
+    split, else ``annotations.json`` and ``images/``.
+    """
+    names = flat_names(dataset.records)
+    by_split = all(r.split for r in dataset.records)
+    groups: dict[str | None, list[ImageRecord]] = defaultdict(list)
+    for rec in dataset.records:
+        groups[rec.split if by_split else None].append(rec)
+    for split, recs in groups.items():
+        for rec in recs:
+            place_image(dataset.image_path(rec), stage / "images" / (split or "") / names[rec.path], link)
+        target = stage / "annotations" / f"instances_{split}.json" if split else stage / "annotations.json"
+        write_json(target, to_coco(dataset.class_names, recs, names))
+
+
+def to_coco(class_names: tuple[str, ...], records: list[ImageRecord],
+            file_names: dict[str, str] | None = None) -> dict[str, Any]:
+    """A COCO dict for ``records``: image ids 1..N, annotation ids 1..M, category ids 1..C."""
+    images, annotations = [], []
+    for image_id, rec in enumerate(records, 1):
+        name = file_names[rec.path] if file_names else rec.path
+        images.append({"id": image_id, "file_name": name, "width": rec.width, "height": rec.height})
+        for xywh, cls in zip(xyxy_to_coco_xywh(rec.boxes), rec.classes.tolist(), strict=True):
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": cls + 1,
+                                "bbox": [float(v) for v in xywh], "area": float(xywh[2] * xywh[3]),
+                                "iscrowd": 0})
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]
+    return {"images": images, "annotations": annotations, "categories": categories}

@@ -1,0 +1,100 @@
+"""File helpers the format readers and writers share: images, links, names, numbers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from novadet.core.dataset import DetectionDataset, ImageRecord
+from novadet.core.findings import Finding, Severity
+from novadet.errors import ConfigError, DataError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+class LinkMode(StrEnum):
+    """How a writer places the source images: never moved, always linked or copied."""
+
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    COPY = "copy"
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """All image files below ``folder``, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the image header, or None when it cannot be read."""
+    try:
+        with Image.open(path) as im:
+            return int(im.width), int(im.height)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+
+
+def unreadable(rel: str) -> Finding:
+    """The finding for an image whose header cannot be read: it is left out."""
+    return Finding("IMAGE_UNREADABLE", Severity.ERROR, rel, "cannot read the image header; left out")
+
+
+def relpath(path: Path, root: Path) -> str:
+    """POSIX path of ``path`` relative to ``root``."""
+    return PurePosixPath(Path(os.path.relpath(path, root))).as_posix()
+
+
+def flat_names(records: Iterable[ImageRecord]) -> dict[str, str]:
+    """A unique file name per record path: the base name, or the whole path joined by ``__`` where
+    two images share a stem (so label files named after the stem cannot collide)."""
+    paths = [r.path for r in records]
+    stems = Counter(PurePosixPath(p).stem for p in paths)
+    return {p: PurePosixPath(p).name if stems[PurePosixPath(p).stem] == 1 else p.replace("/", "__")
+            for p in paths}
+
+
+def place_image(src: Path, dst: Path, mode: LinkMode) -> None:
+    """Put ``src`` at ``dst`` as a link or a copy; the source is never moved."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if mode is LinkMode.SYMLINK:
+        dst.symlink_to(src.resolve())
+    elif mode is LinkMode.HARDLINK:
+        os.link(src, dst)
+    else:
+        shutil.copy2(src, dst)
+
+
+def check_outside(out: Path, root: Path) -> None:
+    """Refuse an output folder inside the dataset folder: novadet never writes into user data."""
+    out_r, root_r = out.resolve(), root.resolve()
+    if out_r == root_r or root_r in out_r.parents:
+        raise ConfigError(f"{out}: is inside the dataset folder {root}; novadet never writes there, "
+                          "choose an output folder elsewhere")
+
+
+def fmt_number(value: float) -> str:
+    """Shortest text that reads back as the same float32 value: ``504`` or ``12.3``."""
+
+
+    return np.format_float_positional(np.float32(value), trim="-")
+
+
+def check_writable(dataset: DetectionDataset, out: Path) -> None:
+    """Refuse to write a dataset into its own folder or with boxes of unknown class."""
+    check_outside(out, dataset.root)
+    bad = [r.path for r in dataset.records
+           if len(r) and (r.classes.min() < 0 or r.classes.max() >= len(dataset.class_names))]
+    if bad:
+        raise DataError(f"{dataset.root / bad[0]}: has boxes of unknown class (and {len(bad) - 1} more "
+                        "images); drop them first, e.g. with novadet.data.clean.clean()")

@@ -1,0 +1,117 @@
+"""Stratified, leak-free, deterministic train/val/test split.
+
+Iterative stratification (Sechidis et al., 2011) over *instance counts* rather than label presence,
+on groups of images rather than single images: duplicates and near duplicates form one group, so
+they land in one split. bench/split_bench.py measures why this is hand-written rather than taken
+from the iterative-stratification package (which balances label presence per image, not boxes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest
+from novadet.errors import ConfigError
+
+DEFAULT_RATIOS = (0.8, 0.1, 0.1)
+
+
+def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
+    """Validate split ratios: 2 or 3 shares (train, val[, test]) in [0, 1] that sum to 1, train > 0."""
+    r = tuple(float(x) for x in ratios)
+    if len(r) not in (2, 3) or any(not 0 <= x <= 1 for x in r) or abs(sum(r) - 1) > 1e-6 or r[0] <= 0:
+        raise ConfigError(f"ratios must be 2 or 3 shares in [0, 1] summing to 1 with train > 0, "
+                          f"e.g. 0.8 0.1 0.1; got {' '.join(f'{x:g}' for x in r)}")
+    return r
+
+
+def stratified_assign(counts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64],
+                      ratios: Sequence[float], seed: int) -> npt.NDArray[np.int64]:
+    """Assign each unit (an image or a group of images) to a split.
+
+    Args:
+        counts: (U, C) instances of each class in each unit.
+        sizes: (U,) images in each unit.
+        ratios: Wanted share of each split.
+        seed: Breaks ties; the same seed gives the same assignment.
+
+    Returns:
+        (U,) split index of each unit.
+    """
+    rng = np.random.default_rng(seed)
+    ratio = np.asarray(ratios, dtype=np.float64)
+    want = np.outer(ratio, counts.sum(axis=0)).astype(np.float64)
+    want_images = ratio * sizes.sum()
+    out = np.full(len(counts), -1, dtype=np.int64)
+    order = rng.permutation(len(counts))  # the seed decides among equals
+    while True:
+        pending = order[out[order] < 0]
+        left = counts[pending].sum(axis=0)
+        if not left.any():
+            break
+        rarest = np.flatnonzero(left == left[left > 0].min())
+        cls = int(rng.choice(rarest))
+        holders = pending[counts[pending, cls] > 0]
+        for u in holders[np.argsort(-counts[holders, cls], kind="stable")]:
+            s = _pick(want[:, cls], want_images, rng)
+            out[u] = s
+            want[s] -= counts[u]
+            want_images[s] -= sizes[u]
+    for u in order[out[order] < 0]:  # units without boxes follow the image shares
+        s = _pick(want_images, want_images, rng)
+        out[u] = s
+        want_images[s] -= sizes[u]
+    return out
+
+
+def _pick(primary: npt.NDArray[np.float64], secondary: npt.NDArray[np.float64],
+          rng: np.random.Generator) -> int:
+    """The split with the largest remaining demand, then the most images still wanted, then random."""
+    best = np.flatnonzero(np.isclose(primary, primary.max()))
+    best = best[np.isclose(secondary[best], secondary[best].max())]
+    return int(rng.choice(best))
+
+
+def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
+                  groups: Sequence[Sequence[int]] = (), left_out: dict[str, str] | None = None,
+                  boxes_left_out: int = 0) -> SplitDataset:
+    """Split ``dataset`` (already cleaned) into train/val/test.
+
+    Args:
+        dataset: The images to split.
+        ratios: Shares of train, val and (optionally) test.
+        seed: The same seed gives the same split.
+        groups: Indices of records that must stay in one split (duplicates).
+        left_out: Images left out before splitting (path → reason), recorded in the manifest.
+        boxes_left_out: Boxes dropped before splitting, recorded in the manifest.
+    """
+    ratios = check_ratios(ratios)
+    unit_of = np.arange(len(dataset))
+    for g in groups:
+        unit_of[list(g)] = min(g)
+    units, unit_of = np.unique(unit_of, return_inverse=True)
+    counts = np.zeros((len(units), dataset.num_classes), dtype=np.int64)
+    for rec, u in zip(dataset.records, unit_of, strict=True):
+        np.add.at(counts[u], rec.classes, 1)
+    split_idx = stratified_assign(counts, np.bincount(unit_of), ratios, seed)[unit_of]
+    names = SPLIT_NAMES[:len(ratios)]
+    assignment = {rec.path: names[s] for rec, s in sorted(zip(dataset.records, split_idx, strict=True),
+                                                         key=lambda t: t[0].path)}
+    manifest = SplitManifest(seed=seed, ratios=dict(zip(names, ratios, strict=True)), assignment=assignment,
+                             left_out=dict(sorted((left_out or {}).items())), boxes_left_out=boxes_left_out)
+    parts = {n: dataset.filter(lambda r, n=n: assignment[r.path] == n) for n in SPLIT_NAMES}  # type: ignore[misc]
+    return SplitDataset(train=parts["train"], val=parts["val"], test=parts["test"], manifest=manifest)
+
+
+def class_shares(split: SplitDataset) -> dict[str, dict[str, float]]:
+    """Each class's share of instances in each split (and ``images``: the share of images)."""
+    parts = split.parts()
+    totals = sum(p.instance_counts() for p in parts.values())
+    n_images = sum(len(p) for p in parts.values())
+    out: dict[str, dict[str, float]] = {"images": {n: len(p) / max(n_images, 1) for n, p in parts.items()}}
+    for i, name in enumerate(split.train.class_names):
+        out[name] = {n: float(p.instance_counts()[i] / max(totals[i], 1)) for n, p in parts.items()}
+    return out

@@ -1,0 +1,19 @@
+"""The exceptions novadet raises for problems a user can fix.
+
+Every message names the file (and line or object) at fault and what to do. The CLI prints the
+message on one line and exits with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+
+class NovadetError(Exception):
+    """Base class of every error caused by input or configuration rather than by a bug."""
+
+
+class DataError(NovadetError):
+    """A dataset path, label file or annotation file cannot be used."""
+
+
+class ConfigError(NovadetError):
+    """An option or a combination of options cannot be used."""

@@ -1,0 +1,1 @@
+"""Human-readable views of results: console tables now, an HTML report later."""

@@ -1,0 +1,101 @@
+"""Rich tables for the console: what the CLI prints after each verb."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+from rich import box
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from novadet.core.dataset import SplitDataset
+from novadet.core.findings import Finding, Severity
+from novadet.data.audit import AuditReport
+from novadet.data.split import class_shares
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+_SHOWN_PER_CODE = 3
+
+
+def audit_view(report: AuditReport) -> Iterator[RenderableType]:
+    """The audit summary, class table and findings."""
+    yield Text.assemble(
+        (f"{report.root}", "bold"), f" ({report.source_format}): {report.num_images:,} images "
+        f"({report.usable_images:,} usable, {report.negative_images:,} without objects), "
+        f"{report.num_boxes:,} boxes ({report.usable_boxes:,} usable)")
+    yield _class_table(report)
+    imbalance = "n/a (a class has no boxes)" if report.imbalance is None else f"{report.imbalance:.2f}"
+    images = "ready" if not report.images_short_by else f"short by {report.images_short_by:,}"
+    yield Text(f"Imbalance (most / fewest instances): {imbalance}    "
+               f"Images: {report.usable_images:,} of {report.min_images:,} wanted, {images}")
+    if report.per_split:
+        yield _per_split_table(report)
+    yield from findings_view(report.findings)
+
+
+def _class_table(report: AuditReport) -> Table:
+    table = Table(title=f"Classes (usable boxes; target {report.classes[0].target if report.classes else 0:,} each)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("class", "instances", "images", "status", "small/med/large", "w/h (p5-p95)"):
+        table.add_column(col, justify="left" if col in ("class", "status") else "right")
+    for c in report.classes:
+        aspect = "-" if c.aspect_median is None else f"{c.aspect_median:.2f} ({c.aspect_p5:.1f}-{c.aspect_p95:.1f})"
+        status = Text(c.status, style="green" if c.short_by == 0 else "yellow")
+        table.add_row(c.name, f"{c.instances:,}", f"{c.images:,}", status, f"{c.small}/{c.medium}/{c.large}", aspect)
+    return table
+
+
+def _per_split_table(report: AuditReport) -> Table:
+    table = Table(title="Existing splits (usable boxes)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("split")
+    keys = list(next(iter(report.per_split.values())))
+    for key in keys:
+        table.add_column(key, justify="right")
+    for split, counts in report.per_split.items():
+        table.add_row(split, *(f"{counts[k]:,}" for k in keys))
+    return table
+
+
+def findings_view(findings: Sequence[Finding]) -> Iterator[RenderableType]:
+    """Findings grouped by code, worst first, a few examples each."""
+    if not findings:
+        yield Text("No findings.", style="green")
+        return
+    by_code: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        by_code[f.code].append(f)
+    order = sorted(by_code, key=lambda c: (-list(Severity).index(by_code[c][0].severity), c))
+    yield Text(f"Findings ({len(findings)}):", style="bold")
+    for code in order:
+        items = by_code[code]
+        severity = items[0].severity
+        yield Text.assemble((f"  {severity.value.upper():7} {code}", _STYLE[severity]), f"  x{len(items)}")
+        for f in items[:_SHOWN_PER_CODE]:
+            yield Text(f"    {f.file + ': ' if f.file else ''}{f.message}", overflow="fold")
+        if len(items) > _SHOWN_PER_CODE:
+            yield Text(f"    ... {len(items) - _SHOWN_PER_CODE} more (all of them with --json)", style="dim")
+
+
+def split_view(result: SplitDataset) -> Iterator[RenderableType]:
+    """Each class's share per split, and what was left out."""
+    shares = class_shares(result)
+    parts = result.parts()
+    table = Table(title=f"Split (seed {result.manifest.seed}): instances and share of each class per split",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("class")
+    for name, ratio in result.manifest.ratios.items():
+        table.add_column(f"{name} ({ratio:.0%})", justify="right")
+    counts = {n: p.instance_counts() for n, p in parts.items()}
+    table.add_row("images", *(f"{len(parts[n]):,}  {shares['images'][n]:.1%}" for n in result.manifest.ratios))
+    for i, cls in enumerate(result.train.class_names):
+        table.add_row(cls, *(f"{counts[n][i]:,}  {shares[cls][n]:.1%}" for n in result.manifest.ratios))
+    yield table
+    left = result.manifest.left_out
+    if result.manifest.boxes_left_out:
+        yield Text(f"Left out {result.manifest.boxes_left_out} unusable box(es) (see `novadet audit`).", style="yellow")
+    if left:
+        yield Text(f"Left out {len(left)} unusable image(s):", style="yellow")
+        for path, why in list(left.items())[:10]:
+            yield Text(f"  {path}: {why}", overflow="fold")

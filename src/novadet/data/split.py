@@ -109,7 +109,7 @@ def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAUL
 def class_shares(split: SplitDataset) -> dict[str, dict[str, float]]:
     """Each class's share of instances in each split (and ``images``: the share of images)."""
     parts = split.parts()
-    totals = sum(p.instance_counts() for p in parts.values())
+    totals = np.sum([p.instance_counts() for p in parts.values()], axis=0)
     n_images = sum(len(p) for p in parts.values())
     out: dict[str, dict[str, float]] = {"images": {n: len(p) / max(n_images, 1) for n, p in parts.items()}}
     for i, name in enumerate(split.train.class_names):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
@@ -65,7 +66,7 @@ def _make_image(folder: Path, name: str, size: tuple[int, int], rng: np.random.G
     return ImageRecord(name, w, h, np.array(boxes, dtype=np.float32).reshape(-1, 4), classes)
 
 
-def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+def _background(w: int, h: int, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
     """A random colour gradient with noise and several soft blobs, so no two backgrounds look alike."""
     yy, xx = np.mgrid[0:h, 0:w] / max(w, h)
     base = rng.uniform(60, 200, size=3)
@@ -75,7 +76,8 @@ def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
         cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.08, 0.3)
         img += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / r**2)[..., None] * rng.uniform(-90, 90, size=3)
     img += rng.normal(0, 8, size=img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    out: npt.NDArray[np.uint8] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
 
 
 def _draw_object(draw: ImageDraw.ImageDraw, cls: int, w: int, h: int, rng: np.random.Generator) -> list[float]:

@@ -25,9 +25,11 @@ def register_format(name: str, module: str) -> None:
     _REGISTRY[name] = module
 
 
+# Registration order is detection priority: a data.yaml or Annotations/ folder says more than a .json
+# (a split folder holds data.yaml and manifest.json).
 register_format("yolo", "novadet.data.formats.yolo")
-register_format("coco", "novadet.data.formats.coco")
 register_format("voc", "novadet.data.formats.voc")
+register_format("coco", "novadet.data.formats.coco")
 
 
 def list_formats() -> list[str]:
@@ -66,7 +68,7 @@ def detect_format(path: Path) -> tuple[str, Path]:
 
 
 def _detect_at(path: Path) -> str | None:
-    for name in list_formats():
+    for name in _REGISTRY:
         if get_format(name).detect(path):
             return name
     return None

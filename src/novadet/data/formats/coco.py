@@ -78,7 +78,7 @@ def read(path: Path) -> DetectionDataset:
     records: list[ImageRecord] = []
     findings: list[Finding] = []
     for file, coco in parsed:
-        split = normalize_split(file.stem) if len(files) > 1 else None
+        split = normalize_split(file.stem)
         recs, finds = _records(file, coco, names, root, split)
         records += recs
         findings += finds
@@ -189,7 +189,8 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
 def to_coco(class_names: tuple[str, ...], records: list[ImageRecord],
             file_names: dict[str, str] | None = None) -> dict[str, Any]:
     """A COCO dict for ``records``: image ids 1..N, annotation ids 1..M, category ids 1..C."""
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, rec in enumerate(records, 1):
         name = file_names[rec.path] if file_names else rec.path
         images.append({"id": image_id, "file_name": name, "width": rec.width, "height": rec.height})

@@ -224,4 +224,5 @@ def to_xml(record: ImageRecord, file_name: str, class_names: tuple[str, ...]) ->
         bnd = SubElement(obj, "bndbox")
         for tag, value in zip(_COORDS, box.tolist(), strict=True):
             SubElement(bnd, tag).text = fmt_number(value)
-    return tostring(root, encoding="utf-8", xml_declaration=True)
+    xml: bytes = tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml

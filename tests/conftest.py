@@ -1,0 +1,42 @@
+"""Shared fixtures: tiny generated datasets and a fingerprint of a folder's files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from novadet.data.synthetic import add_defects, make_dataset
+
+BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
+
+
+def tree_fingerprint(root: Path) -> dict[str, str]:
+    """Relative path → sha256 of every file below ``root`` (and "dir" for folders)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def tiny_yolo(tmp_path: Path) -> Path:
+    """A clean generated YOLO dataset of 40 images, 3 imbalanced classes."""
+    return make_dataset(tmp_path / "tiny", num_images=40, seed=1)
+
+
+@pytest.fixture
+def defective_yolo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A generated YOLO dataset with one of each planted defect, and where each was planted."""
+    root = make_dataset(tmp_path / "defective", num_images=40, seed=2)
+    return root, add_defects(root)
+
+
+@pytest.fixture
+def bccd() -> Path:
+    """The real BCCD dataset, read-only; the test is skipped where it is absent."""
+    if not (BCCD / "BCCD" / "Annotations").is_dir():
+        pytest.skip(f"real data not found at {BCCD}")
+    return BCCD

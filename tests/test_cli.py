@@ -1,0 +1,102 @@
+"""The CLI as a user meets it: one-line errors with exit 2, --debug tracebacks, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from novadet.cli import app
+
+from .conftest import tree_fingerprint
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_missing_path_is_one_line_exit_2(tmp_path: Path) -> None:
+    code, out, err = invoke("audit", str(tmp_path / "nope"))
+    assert code == 2
+    assert err.strip() == f"error: {tmp_path / 'nope'}: no such file or folder"
+    assert "Traceback" not in out + err
+
+
+def test_debug_shows_the_exception(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--debug", "audit", str(tmp_path / "nope")])
+    assert result.exit_code != 0 and "no such file" in str(result.exception)
+
+
+def test_malformed_label_names_file_and_line(tiny_yolo: Path) -> None:
+    (tiny_yolo / "labels" / "img_00007.txt").write_text("0 0.5 0.5 0.1 0.1\n0 0.5 0.5\n")
+    code, _, err = invoke("split", str(tiny_yolo), "-o", str(tiny_yolo.parent / "out"))
+    assert code == 2 and "img_00007.txt:2:" in err and len(err.strip().splitlines()) == 1
+    assert not (tiny_yolo.parent / "out").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--ratios", "0.8", "0.3", "0.1"], "ratios must be 2 or 3 shares"),
+    (["--near-threshold", "99"], "threshold must be -1"),
+])
+def test_bad_options_exit_2(tiny_yolo: Path, args: list[str], message: str) -> None:
+    code, _, err = invoke("split", str(tiny_yolo), "-o", str(tiny_yolo.parent / "out"), *args)
+    assert code == 2 and message in err
+
+
+def test_audit_json_and_strict(defective_yolo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, _ = defective_yolo
+    code, out, _ = invoke("audit", str(root), "--json", str(tmp_path / "a.json"), "--workers", "1")
+    assert code == 0 and "BOX_ZERO_AREA" in out and "short by" in out
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["severity_counts"]["error"] >= 3
+    assert invoke("audit", str(root), "--strict", "--workers", "1")[0] == 1
+
+
+def test_clean_data_passes_strict(tiny_yolo: Path) -> None:
+    assert invoke("audit", str(tiny_yolo), "--strict", "--target-instances", "1", "--min-images", "1")[0] == 0
+
+
+def test_split_prints_shares_and_is_deterministic(tiny_yolo: Path, tmp_path: Path) -> None:
+    before = tree_fingerprint(tiny_yolo)
+    manifests = []
+    for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        code, out, _ = invoke("split", str(tiny_yolo), "-o", str(tmp_path / name), "--seed", seed)
+        assert code == 0 and "train (80%)" in out and "wedge" in out
+        manifests.append((tmp_path / name / "manifest.json").read_bytes())
+    assert manifests[0] == manifests[1] != manifests[2]
+    assert tree_fingerprint(tiny_yolo) == before
+
+
+def test_audit_leaves_the_dataset_untouched(defective_yolo: tuple[Path, dict[str, str]]) -> None:
+    root, _ = defective_yolo
+    before = tree_fingerprint(root)
+    invoke("audit", str(root))
+    assert tree_fingerprint(root) == before
+
+
+def test_demo_fast(tmp_path: Path) -> None:
+    code, out, _ = invoke("demo", "-o", str(tmp_path / "demo"), "--fast")
+    assert code == 0, out
+    assert "BOX_ZERO_AREA" in out and "train (80%)" in out
+    assert (tmp_path / "demo" / "split" / "manifest.json").is_file()
+    assert invoke("demo", "-o", str(tmp_path / "demo"), "--fast")[0] == 0  # an earlier demo is replaced
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("precious")
+    code, _, err = invoke("demo", "-o", str(tmp_path))
+    assert code == 2 and "not a novadet demo folder" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_console_script_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "novadet", "--help"], capture_output=True, text=True, check=True)
+    for verb in ("audit", "split", "demo"):
+        assert verb in result.stdout

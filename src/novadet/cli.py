@@ -32,7 +32,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 NearThreshold = Annotated[int, typer.Option(
     "--near-threshold", help="Perceptual-hash distance (bits of 64) at or below which images are near duplicates; "
     "-1 looks for exact copies only.")]
-Workers = Annotated[int | None, typer.Option("--workers", help="Processes decoding images [default: all cores].")]
+Workers = Annotated[int | None, typer.Option("--workers", help="Processes decoding images (default: all cores).")]
 
 
 class _State:
@@ -77,7 +77,7 @@ def audit(
     min_images: Annotated[int, typer.Option(help="Usable images the dataset needs.")] = DEFAULT_MIN_IMAGES,
     near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
-    strict: Annotated[bool, typer.Option(help="Exit 1 when any error-level finding is reported.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any error-level finding is reported.")] = False,
     workers: Workers = None,
 ) -> None:
     """Is my data good enough? Readiness per class, imbalance, bad boxes and images, duplicates, leaks.
@@ -108,7 +108,7 @@ def split(
     seed: Annotated[int, typer.Option(help="The same seed gives the same split.")] = 0,
     near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
     copy: Annotated[bool, typer.Option("--copy", help="Copy images instead of linking them.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     workers: Workers = None,
 ) -> None:
     """Stratified, leak-free, deterministic train/val/test split, written as a YOLO view.
@@ -130,7 +130,7 @@ def split(
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
         "novadet-demo"),
-    fast: Annotated[bool, typer.Option(help="A smaller dataset, for a quick look and tests.")] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="A smaller dataset, for a quick look and tests.")] = False,
 ) -> None:
     """Generate a small novel-class dataset (with planted defects), then audit and split it. Offline.
 

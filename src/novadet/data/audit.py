@@ -102,12 +102,13 @@ def audit_dataset(dataset: DetectionDataset, *, target_instances: int = DEFAULT_
         scans = scan_images([dataset.image_path(r) for r in dataset.records], workers=workers,
                             on_progress=on_progress)
     findings = list(dataset.findings)
-    for rec in dataset.records:
-        findings += _box_findings(rec, box_defects(rec, dataset.num_classes), dataset.class_names)
+    defects = [box_defects(rec, dataset.num_classes) for rec in dataset.records]
+    for rec, rec_defects in zip(dataset.records, defects, strict=True):
+        findings += _box_findings(rec, rec_defects, dataset.class_names)
     findings += _image_findings(dataset.records, scans)
     groups = duplicate_groups(scans, near_threshold)
     findings += [_duplicate_finding(g, dataset.records) for g in groups]
-    usable, _, _ = clean(dataset, scans)
+    usable, _, _ = clean(dataset, scans, defects)
     classes = _class_stats(usable, target_instances)
     counts = [c.instances for c in classes]
     imbalance = max(counts) / min(counts) if counts and min(counts) > 0 else None

@@ -58,9 +58,9 @@ def _duplicates(boxes: npt.NDArray[np.float32], classes: npt.NDArray[np.int64]) 
     return dup
 
 
-def clean_record(record: ImageRecord, num_classes: int) -> ImageRecord:
+def clean_record(record: ImageRecord, num_classes: int, defects: BoxDefects | None = None) -> ImageRecord:
     """The record with rejected boxes dropped and boxes clipped to the image."""
-    defects = box_defects(record, num_classes)
+    defects = box_defects(record, num_classes) if defects is None else defects
     clipped = clip_boxes(record.boxes, record.width, record.height)
     return record.with_boxes(~defects.rejected, clipped)
 
@@ -75,9 +75,9 @@ def image_problem(record: ImageRecord, scan: ImageScan) -> str:
     return ""
 
 
-def clean(dataset: DetectionDataset, scans: Sequence[ImageScan] | None = None
-          ) -> tuple[DetectionDataset, dict[str, str], int]:
-    """Drop unusable images and boxes.
+def clean(dataset: DetectionDataset, scans: Sequence[ImageScan] | None = None,
+          defects: Sequence[BoxDefects] | None = None) -> tuple[DetectionDataset, dict[str, str], int]:
+    """Drop unusable images and boxes (``defects``, one per record, saves checking the boxes again).
 
     Returns:
         The cleaned dataset, the images left out (path → reason), and the number of boxes dropped.
@@ -90,7 +90,7 @@ def clean(dataset: DetectionDataset, scans: Sequence[ImageScan] | None = None
         if problem:
             left_out[rec.path] = problem
             continue
-        cleaned = clean_record(rec, dataset.num_classes)
+        cleaned = clean_record(rec, dataset.num_classes, defects[i] if defects is not None else None)
         dropped += len(rec) - len(cleaned)
         kept.append(cleaned)
     return dataset.with_records(kept), left_out, dropped

@@ -55,7 +55,7 @@ def stratified_assign(counts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64
         rarest = np.flatnonzero(left == left[left > 0].min())
         cls = int(rng.choice(rarest))
         holders = pending[counts[pending, cls] > 0]
-        for u in holders[np.argsort(-counts[holders, cls], kind="stable")]:
+        for u in holders:
             s = _pick(want[:, cls], want_images, rng)
             out[u] = s
             want[s] -= counts[u]

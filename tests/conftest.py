@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,9 @@ import pytest
 from novadet.data.synthetic import add_defects, make_dataset
 
 BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
+
+# novadet's cache (and so Ultralytics' settings) go to a throw-away folder, never the home folder.
+os.environ["NOVADET_CACHE"] = tempfile.mkdtemp(prefix="novadet-test-cache-")
 
 
 def tree_fingerprint(root: Path) -> dict[str, str]:

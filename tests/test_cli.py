@@ -98,5 +98,33 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
 
 def test_console_script_help() -> None:
     result = subprocess.run([sys.executable, "-m", "novadet", "--help"], capture_output=True, text=True, check=True)
-    for verb in ("audit", "split", "demo"):
+    for verb in ("audit", "split", "train", "demo"):
         assert verb in result.stdout
+
+
+def test_train_cli_errors(tiny_yolo: Path, tmp_path: Path) -> None:
+    code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"))
+    assert code == 2 and "not a novadet split folder" in err
+    code, _, err = invoke("train", "--resume", str(tmp_path / "nowhere"))
+    assert code == 2 and "no config.yaml" in err
+    code, _, err = invoke("train", str(tiny_yolo))
+    assert code == 2 and "give SPLIT_DIR and -o RUN_DIR" in err
+    code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"), "--imgsz", "100")
+    assert code == 2 and "imgsz must be a multiple of 32" in err
+    (tmp_path / "bad.yaml").write_text("epoch: 3\n")
+    code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"), "--config", str(tmp_path / "bad.yaml"))
+    assert code == 2 and "bad.yaml: unknown training option(s) epoch; valid: model" in err
+
+
+def test_train_cli_end_to_end(tiny_yolo: Path, tmp_path: Path) -> None:
+    assert invoke("split", str(tiny_yolo), "-o", str(tmp_path / "split"))[0] == 0
+    config = tmp_path / "train.yaml"
+    config.write_text("train:\n  epochs: 1\n  imgsz: 96\n  batch: 8\n  device: cpu\n")
+    code, out, _ = invoke("train", str(tmp_path / "split"), "-o", str(tmp_path / "run"), "--config", str(config),
+                          "--imgsz", "64")
+    assert code == 0 and "Trained 1 epochs" in out
+    recorded = (tmp_path / "run" / "config.yaml").read_text()
+    assert "imgsz: 64" in recorded and "epochs: 1" in recorded and "batch: 8" in recorded  # flag beats file
+    assert (tmp_path / "run" / "train" / "weights" / "best.pt").is_file()
+    code, _, err = invoke("train", str(tmp_path / "split"), "-o", str(tmp_path / "run"))
+    assert code == 2 and "already holds a training run" in err

@@ -9,7 +9,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,7 +18,10 @@ from novadet import api
 from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
 from novadet.data.formats.files import LinkMode
-from novadet.errors import NovadetError
+from novadet.errors import ConfigError, NovadetError
+
+if TYPE_CHECKING:
+    from novadet.engines.base import TrainConfig
 
 app = typer.Typer(
     name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -123,6 +126,84 @@ def split(
     for part in split_view(result):
         out.print(part)
     out.print(f"Wrote {out_dir}/manifest.json and a YOLO view ({out_dir}/data.yaml)")
+
+
+@app.command()
+@_errors_to_exit
+def train(
+    ctx: typer.Context,
+    split_dir: Annotated[Path | None, typer.Argument(help="Output of `novadet split` (manifest.json + data.yaml).")]
+    = None,
+    run_dir: Annotated[Path | None, typer.Option("-o", "--out", help="New run folder.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="YAML with these options (top level or under "
+                                                     "'train:', as in a run's config.yaml); flags given win.")] = None,
+    model: Annotated[str, typer.Option(help="mobilenetv2-yolo, yolo11n, yolo11s, yolo26n, or a .yaml/.pt path.")]
+    = "mobilenetv2-yolo",
+    weights: Annotated[str, typer.Option(help="auto (catalogued pretrained, offline), none, or a file.")] = "auto",
+    freeze: Annotated[str, typer.Option(help="backbone, none, or the number of leading layers.")] = "backbone",
+    unfreeze_at: Annotated[int | None, typer.Option(help="Epoch at which frozen layers start training.")] = None,
+    backbone_lr_scale: Annotated[float, typer.Option(help="LR factor for unfrozen backbone layers.")] = 0.1,
+    epochs: Annotated[int, typer.Option()] = 50,
+    imgsz: Annotated[int, typer.Option(help="Training image size (multiple of 32).")] = 320,
+    batch: Annotated[int, typer.Option()] = 16,
+    seed: Annotated[int, typer.Option()] = 0,
+    sampler: Annotated[str, typer.Option(help="none or repeat-factor (oversample rare classes).")] = "none",
+    rfs_threshold: Annotated[float, typer.Option(help="Repeat-factor threshold t (image frequency).")] = 0.5,
+    focal_gamma: Annotated[float, typer.Option(help="Focal-loss gamma on classification; 0 = plain BCE.")] = 0.0,
+    class_weights: Annotated[bool, typer.Option("--class-weights", help="Inverse-frequency class weights.")] = False,
+    augment: Annotated[str, typer.Option(help="none, light, default or heavy.")] = "default",
+    grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn 20% of training images grey.")] = False,
+    device: Annotated[str, typer.Option(help="'' = GPU if any else CPU; or cpu, 0, 0,1.")] = "",
+    workers: Annotated[int | None, typer.Option(help="Data-loader processes (default: engine's choice).")] = None,
+) -> None:
+    """Transfer learning: a pretrained backbone, frozen (BatchNorm statistics too), new neck and head.
+
+    Example: novadet train bccd-split -o runs/bccd --epochs 40 --unfreeze-at 20
+    """
+    from novadet.engines.base import get_engine
+
+    if resume is not None:
+        result = get_engine().resume(resume)
+    else:
+        if split_dir is None or run_dir is None:
+            raise ConfigError("give SPLIT_DIR and -o RUN_DIR, or --resume RUN_DIR")
+        options = {
+            "model": model, "weights": weights, "freeze": freeze, "unfreeze_at": unfreeze_at,
+            "backbone_lr_scale": backbone_lr_scale, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
+            "sampler": sampler, "rfs_threshold": rfs_threshold, "focal_gamma": focal_gamma,
+            "class_weights": class_weights, "augment": augment, "grayscale": grayscale, "device": device,
+            "workers": workers}
+        result = get_engine().train(split_dir, run_dir, _train_config(ctx, config_file, options))
+    out.print(f"Trained {result.epochs_done} epochs in {result.wall_s:.0f} s; best val mAP50-95 "
+              f"{result.best_map50_95:.3f}. Run folder: {result.run_dir} (best: {result.best})")
+
+
+def _train_config(ctx: typer.Context, config_file: Path | None, options: dict[str, Any]) -> TrainConfig:
+    """Options from ``config_file`` (if any), overridden by the flags given on the command line."""
+    from novadet.engines.base import TrainConfig
+
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values = _read_yaml_mapping(config_file)
+        values = values.get("train", values)
+    for name, value in options.items():
+        source = ctx.get_parameter_source(name)
+        if config_file is None or (source is not None and source.name == "COMMANDLINE"):
+            values[name] = value
+    return TrainConfig.from_dict(values, str(config_file or "command line"))
+
+
+def _read_yaml_mapping(file: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{file}: expected a mapping of option: value")
+    return loaded
 
 
 @app.command()

@@ -17,3 +17,11 @@ class DataError(NovadetError):
 
 class ConfigError(NovadetError):
     """An option or a combination of options cannot be used."""
+
+
+class WeightsError(NovadetError):
+    """Pretrained weights cannot be found, or a file does not match its catalogued checksum."""
+
+
+class MissingExtraError(NovadetError):
+    """An optional package is needed for this and is not installed."""

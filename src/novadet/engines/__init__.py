@@ -1,0 +1,1 @@
+"""Training engines behind one protocol; only ``base`` is imported outside this package."""

@@ -1,0 +1,40 @@
+"""Make Ultralytics offline, quiet and tidy before it is imported, and give torch every core.
+
+Ultralytics reads these variables once, at import, so they are set here, just before the engine's
+first import of it: settings under novadet's cache (never the home folder), no network probe, no
+per-batch logging. Values the user already set are kept. Ultralytics also downloads Arial.ttf when
+it cannot find it; matplotlib's DejaVu Sans (installed with Ultralytics) is put in its place.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from functools import cache
+from pathlib import Path
+
+from novadet.cache import cache_dir
+
+_FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
+
+
+@cache
+def configure() -> None:
+    """Set Ultralytics' environment (once per process) and torch's thread count."""
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(cache_dir("ultralytics")))
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    _provide_fonts(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics")
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+
+
+def _provide_fonts(settings_dir: Path) -> None:
+    import matplotlib
+
+    source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    for name in _FONTS:
+        if not (settings_dir / name).exists():
+            shutil.copyfile(source, settings_dir / name)

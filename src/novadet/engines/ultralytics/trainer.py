@@ -1,0 +1,220 @@
+"""Ultralytics' DetectionTrainer with novadet's transfer-learning behaviour.
+
+- The pretrained MobileNetV2 backbone is loaded from a checked local file, never downloaded.
+- Frozen means frozen: frozen layers keep their BatchNorm statistics (Ultralytics already puts them in
+  eval mode) and the EMA copy, which becomes the checkpoint, is held bit-identical to them.
+- ``unfreeze_at`` opens the frozen layers at that epoch, in their own optimizer groups with a scaled
+  learning rate.
+- Repeat-factor sampling, focal loss, random grayscale and Gaussian noise.
+- One calm progress bar per epoch instead of per-batch logging, and a ``history.csv``.
+
+Importing it imports Ultralytics, so the package's ``__init__`` configures the environment first.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from ultralytics.data.dataset import YOLODataset
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.nn.tasks import DetectionModel
+from ultralytics.utils import torch_utils
+
+# select_device() (trainer start, final validation) sets torch's threads to this module global, which
+# Ultralytics makes cores - 1: on a 2-core machine, half the CPU. novadet trains on every core.
+torch_utils.NUM_THREADS = os.cpu_count() or 1
+
+from novadet.atomic import write_text
+from novadet.engines.ultralytics.models import load_mobilenet_backbone
+from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
+
+_GRAYSCALE_P = 0.2
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What novadet adds to an Ultralytics training run."""
+
+    backbone_weights: Path | None  # load into layer 0 (mobilenetv2-yolo) unless resuming
+    frozen_layers: int
+    unfreeze_at: int | None
+    backbone_lr_scale: float
+    repeat_threshold: float | None
+    seed: int
+    focal_gamma: float
+    grayscale_p: float
+    noise_p: float
+    history: Path
+    on_epoch: Callable[[dict[str, Any]], None] | None = None
+    on_batch: Callable[[int, int, float], None] | None = None
+
+
+class PixelAugment:
+    """Random grayscale and Gaussian noise on an Ultralytics sample's uint8 BGR image."""
+
+    def __init__(self, grayscale_p: float, noise_p: float, noise_sigma: float = 8.0) -> None:
+        self.grayscale_p, self.noise_p, self.noise_sigma = grayscale_p, noise_p, noise_sigma
+
+    def __call__(self, labels: dict[str, Any]) -> dict[str, Any]:
+        img = labels["img"]
+        if np.random.rand() < self.grayscale_p:
+            grey = img.astype(np.float32) @ np.array([0.114, 0.587, 0.299], np.float32)  # BGR weights
+            img = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+        if np.random.rand() < self.noise_p:
+            noise = np.random.normal(0, np.random.uniform(0, self.noise_sigma), img.shape)
+            img = np.clip(img + noise, 0, 255).astype(np.uint8)
+        labels["img"] = img
+        return labels
+
+
+class NovadetDataset(YOLODataset):
+    """YOLODataset with repeat-factor sampling and the pixel augmentations."""
+
+    def __init__(self, *args: Any, extras: Extras, **kwargs: Any) -> None:
+        self.extras = extras
+        super().__init__(*args, **kwargs)
+
+    def get_labels(self) -> list[dict[str, Any]]:
+        labels: list[dict[str, Any]] = super().get_labels()
+        if self.extras.repeat_threshold is None:
+            return labels
+        factors = repeat_factors([lb["cls"].reshape(-1).astype(np.int64) for lb in labels],
+                                 len(self.data["names"]), self.extras.repeat_threshold)
+        labels = [labels[i] for i in repeated_indices(factors, self.extras.seed)]
+        self.im_files = [lb["im_file"] for lb in labels]
+        return labels
+
+    def build_transforms(self, hyp: Any = None) -> Any:
+        transforms = super().build_transforms(hyp)
+        if self.augment and (self.extras.grayscale_p or self.extras.noise_p):
+            transforms.insert(len(transforms.transforms) - 1, PixelAugment(self.extras.grayscale_p,
+                                                                            self.extras.noise_p))
+        return transforms
+
+
+class FocalBCE(nn.Module):
+    """Element-wise focal binary cross-entropy (Lin et al., 2017) on logits; soft targets allowed."""
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__()
+        self.gamma = gamma
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        bce = F.binary_cross_entropy_with_logits(pred, target, reduction="none")
+        p = pred.sigmoid()
+        p_t = target * p + (1 - target) * (1 - p)
+        return bce * (1 - p_t) ** self.gamma
+
+
+class NovadetTrainer(DetectionTrainer):
+    """DetectionTrainer plus :class:`Extras`."""
+
+    def __init__(self, overrides: dict[str, Any], extras: Extras, workers: int | None) -> None:
+        self.extras = extras
+        super().__init__(overrides=overrides)
+        if workers is not None:
+            self.args.workers = workers  # Ultralytics forces 0 on CPU
+        self._frozen_prefixes = tuple(f"model.{i}." for i in range(extras.frozen_layers))
+        self.add_callback("on_train_epoch_start", _unfreeze_when_due)
+        self.add_callback("on_train_batch_end", _report_batch)
+        self.add_callback("on_fit_epoch_end", _record_epoch)
+
+    def get_model(self, cfg: Any = None, weights: Any = None, verbose: bool = True) -> DetectionModel:
+        model: DetectionModel = super().get_model(cfg=cfg, weights=weights, verbose=False)
+        if weights is None and self.extras.backbone_weights is not None:
+            load_mobilenet_backbone(model, self.extras.backbone_weights)
+        return model
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None) -> Any:
+        if mode != "train":
+            return super().build_dataset(img_path, mode, batch)
+        stride = max(int(self.model.stride.max()), 32)
+        return NovadetDataset(
+            img_path=img_path, imgsz=self.args.imgsz, batch_size=batch, augment=True, hyp=self.args,
+            rect=self.args.rect, cache=self.args.cache or None, single_cls=self.args.single_cls or False,
+            stride=stride, pad=0.0, prefix="train: ", task=self.args.task, classes=self.args.classes,
+            data=self.data, fraction=1.0, extras=self.extras)
+
+    def _setup_train(self) -> None:
+        super()._setup_train()
+        if self.extras.focal_gamma > 0:
+            self.model.criterion = self.model.init_criterion()
+            self.model.criterion.bce = FocalBCE(self.extras.focal_gamma)
+        self._guard_frozen_ema()
+
+    def is_frozen(self, name: str) -> bool:
+        return name.startswith(self._frozen_prefixes)
+
+    def build_optimizer(self, model: nn.Module, *args: Any, **kwargs: Any) -> torch.optim.Optimizer:
+        """Ultralytics' optimizer, with the frozen layers moved to their own groups at ``backbone_lr_scale``
+        of the rate (the scheduler then scales them alike; a resumed optimizer has the same groups)."""
+        optimizer: torch.optim.Optimizer = super().build_optimizer(model, *args, **kwargs)
+        frozen = {id(p) for n, p in model.named_parameters() if self.is_frozen(n)}
+        for group in list(optimizer.param_groups):
+            mine = [p for p in group["params"] if id(p) in frozen]
+            if mine:
+                group["params"] = [p for p in group["params"] if id(p) not in frozen]
+                settings = {k: v for k, v in group.items() if k != "params"}
+                settings.update(lr=group["lr"] * self.extras.backbone_lr_scale, novadet_backbone=True)
+                optimizer.add_param_group({"params": mine, **settings})
+        return optimizer
+
+    def _guard_frozen_ema(self) -> None:
+        """Keep the EMA's frozen tensors equal to the model's: EMA arithmetic would drift them by an ulp."""
+        update = self.ema.update
+
+        def guarded(model: nn.Module) -> None:
+            update(model)
+            if self._frozen_prefixes:
+                ema_state, state = self.ema.ema.state_dict(), model.state_dict()
+                for key, value in state.items():
+                    if self.is_frozen(key):
+                        ema_state[key].copy_(value)
+
+        self.ema.update = guarded
+
+
+def _unfreeze_when_due(trainer: NovadetTrainer) -> None:
+    due = trainer.extras.unfreeze_at
+    if due is None or trainer.epoch < due or not trainer._frozen_prefixes:
+        return
+    for name, param in trainer.model.named_parameters():
+        if trainer.is_frozen(name) and param.dtype.is_floating_point:
+            param.requires_grad = True
+    trainer.freeze_layer_names = [".dfl"]  # Ultralytics keeps BN of these in eval mode each epoch
+    trainer._frozen_prefixes = ()
+
+
+def _report_batch(trainer: NovadetTrainer) -> None:
+    if trainer.extras.on_batch is not None and trainer.tloss is not None:
+        loss = sum(float(v) for v in trainer.tloss.values())
+        trainer.extras.on_batch(trainer.epoch, len(trainer.train_loader), loss)
+
+
+_COLUMNS = {"train/box_loss": "train_box_loss", "train/cls_loss": "train_cls_loss", "train/dfl_loss": "train_dfl_loss",
+            "metrics/precision(B)": "val_precision", "metrics/recall(B)": "val_recall", "metrics/mAP50(B)": "val_map50",
+            "metrics/mAP50-95(B)": "val_map50_95", "val/box_loss": "val_box_loss", "val/cls_loss": "val_cls_loss",
+            "val/dfl_loss": "val_dfl_loss", "lr/pg0": "lr"}
+
+
+def _record_epoch(trainer: NovadetTrainer) -> None:
+    """Rewrite history.csv from Ultralytics' results.csv (which survives a resume) in novadet's names."""
+    with open(trainer.csv, newline="", encoding="utf-8") as fh:
+        rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
+    header = ["epoch", "time_s", *_COLUMNS.values()]
+    lines = [",".join(header)]
+    for row in rows:
+        values = [str(int(float(row["epoch"])) - 1), row["time"], *(row.get(k, "") for k in _COLUMNS)]
+        lines.append(",".join(values))
+    write_text(trainer.extras.history, "\n".join(lines) + "\n")
+    if trainer.extras.on_epoch is not None and rows:
+        trainer.extras.on_epoch(dict(zip(header, lines[-1].split(","), strict=True)))

@@ -7,7 +7,8 @@ Side by side in one run:
   duplicate search), where Ultralytics is installed.
 
 Each is run ``--repeats`` times in a fresh process; the median wall time (after imports) and the
-peak RSS (the process or its largest worker, imports included) are reported. Usage: python bench/audit_bench.py [--images 10000] [--repeats 3]
+peak RSS (the process or its largest worker, imports included) are reported.
+Usage: python bench/audit_bench.py [--images 10000] [--repeats 3]
 """
 
 from __future__ import annotations

@@ -41,8 +41,9 @@ if kind == "ultralytics":
 else:
     from novadet.engines.base import TrainConfig
     from novadet.engines.ultralytics.engine import build_trainer
-    cfg = TrainConfig(epochs=1, imgsz=imgsz, batch=16, device="cpu",
-                      freeze="backbone" if kind == "novadet-frozen" else "none", extra={"val": False})
+    workers = int(kind.split("-w")[1]) if "-w" in kind else None
+    cfg = TrainConfig(epochs=1, imgsz=imgsz, batch=16, device="cpu", workers=workers,
+                      freeze="backbone" if kind.startswith("novadet-frozen") else "none", extra={"val": False})
     trainer, display = build_trainer(split, work / kind, cfg, progress=False)
     trainer.add_callback("on_train_epoch_start", start); trainer.add_callback("on_train_epoch_end", end)
     with display:
@@ -66,7 +67,8 @@ def accuracy_row(name: str, split: Path, work: Path, epochs: int, imgsz: int, **
     from ultralytics import YOLO
 
     metrics = YOLO(str(result.best)).val(data=str(split / "data.yaml"), split="test", imgsz=imgsz, batch=16,
-                                         device="cpu", plots=False, verbose=False, project=str(work), name=f"{name}-test")
+                                         device="cpu", plots=False, verbose=False, project=str(work),
+                                         name=f"{name}-test")
     return {"map50": float(metrics.box.map50), "map50_95": float(metrics.box.map), "wall_s": result.wall_s,
             "best_val_map50_95": result.best_map50_95}
 
@@ -78,8 +80,10 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=320)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--kinds", nargs="+", default=["ultralytics", "novadet-unfrozen", "novadet-frozen"],
+                        help="contenders; a -wN suffix on a novadet one sets N data-loader workers")
     args = parser.parse_args()
-    kinds = ["ultralytics", "novadet-unfrozen", "novadet-frozen"]
+    kinds = args.kinds
     speeds: dict[str, list[float]] = {k: [] for k in kinds}
     for _ in range(args.repeats):
         for kind in kinds:

@@ -156,6 +156,8 @@ def train(
     grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn 20% of training images grey.")] = False,
     device: Annotated[str, typer.Option(help="'' = GPU if any else CPU; or cpu, 0, 0,1.")] = "",
     workers: Annotated[int | None, typer.Option(help="Data-loader processes (default: engine's choice).")] = None,
+    allow_download: Annotated[bool, typer.Option(
+        "--allow-download", help="Fetch catalogued weights not found offline (YOLO11/26 COCO).")] = False,
 ) -> None:
     """Transfer learning: a pretrained backbone, frozen (BatchNorm statistics too), new neck and head.
 
@@ -173,7 +175,7 @@ def train(
             "backbone_lr_scale": backbone_lr_scale, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
             "sampler": sampler, "rfs_threshold": rfs_threshold, "focal_gamma": focal_gamma,
             "class_weights": class_weights, "augment": augment, "grayscale": grayscale, "device": device,
-            "workers": workers}
+            "workers": workers, "allow_download": allow_download}
         result = get_engine().train(split_dir, run_dir, _train_config(ctx, config_file, options))
     out.print(f"Trained {result.epochs_done} epochs in {result.wall_s:.0f} s; best val mAP50-95 "
               f"{result.best_map50_95:.3f}. Run folder: {result.run_dir} (best: {result.best})")

@@ -28,3 +28,20 @@ def test_missing_weights_say_where_to_put_them(monkeypatch: pytest.MonkeyPatch, 
         resolve("yolo11n_coco")
     with pytest.raises(WeightsError, match="weights file not found"):
         resolve("yolo11n_coco", tmp_path / "nope.pt")
+
+
+def test_download_only_when_allowed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("NOVADET_CACHE", str(tmp_path / "cache"))
+    fetched: list[str] = []
+
+    def fake_fetch(url: str, target: Path) -> None:
+        fetched.append(url)
+        Path(target).write_bytes(b"weights")
+
+    monkeypatch.setattr("urllib.request.urlretrieve", fake_fetch)
+    with pytest.raises(WeightsError):
+        resolve("yolo11n_coco")
+    assert fetched == []
+    found = resolve("yolo11n_coco", allow_download=True)
+    assert fetched == [CATALOG["yolo11n_coco"].url] and found.found_in == "download" and found.path.is_file()

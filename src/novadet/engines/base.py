@@ -35,6 +35,7 @@ class TrainConfig:
         grayscale: Randomly turn 20% of training images grey.
         device: ``""`` picks a GPU when there is one, else ``cpu``; or ``cpu``, ``0``, ...
         workers: Data-loader processes; None lets the engine choose.
+        allow_download: Fetch catalogued weights that are not found offline (YOLO11/26 COCO weights).
     """
 
     model: str = "mobilenetv2-yolo"
@@ -54,6 +55,7 @@ class TrainConfig:
     grayscale: bool = False
     device: str = ""
     workers: int | None = None
+    allow_download: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # further Ultralytics arguments, passed through
 
     def __post_init__(self) -> None:

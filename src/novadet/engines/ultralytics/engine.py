@@ -35,6 +35,7 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
               "mixup": 0.1},
 }
 NOISE_P = {"none": 0.0, "light": 0.0, "default": 0.1, "heavy": 0.3}
+GRAYSCALE_P = 0.2
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def build_trainer(split_dir: Path, run_dir: Path, config: TrainConfig, *, resume
         backbone_weights=plan.backbone_weights, frozen_layers=plan.frozen_layers, unfreeze_at=config.unfreeze_at,
         backbone_lr_scale=config.backbone_lr_scale, seed=config.seed, focal_gamma=config.focal_gamma,
         repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
-        grayscale_p=0.2 if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
+        grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
         history=run_dir / "train" / "history.csv", on_epoch=display.epoch_done, on_batch=display.batch_done)
     overrides = _overrides(config, split_dir, run_dir, plan)
     if resume:
@@ -118,9 +119,12 @@ def _plan(config: TrainConfig, run_dir: Path, num_classes: int) -> _Plan:
         if config.weights == "auto" and config.model.endswith((".yaml", ".yml")):
             raise ConfigError(f"{config.model}: a .yaml model has no catalogued weights; "
                               "pass --weights PATH or --weights none")
+        if config.weights == "none" and config.model.endswith(".pt"):
+            raise ConfigError(f"{config.model}: a .pt model carries trained weights; to start from random ones, "
+                              "pass its .yaml with --weights none")
         return _Plan(config.model, frozen, None, None, str(weights) if weights else None)
     resolved = None if config.weights == "none" else resolve(
-        spec.weights, None if config.weights == "auto" else config.weights)
+        spec.weights, None if config.weights == "auto" else config.weights, allow_download=config.allow_download)
     if spec.name == "mobilenetv2-yolo":
         model_yaml = run_dir / "model.yaml"
         write_text(model_yaml, yaml.safe_dump(mobilenetv2_yolo_cfg(num_classes), sort_keys=False))

@@ -29,15 +29,13 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import torch_utils
 
-# select_device() (trainer start, final validation) sets torch's threads to this module global, which
-# Ultralytics makes cores - 1: on a 2-core machine, half the CPU. novadet trains on every core.
-torch_utils.NUM_THREADS = os.cpu_count() or 1
-
 from novadet.atomic import write_text
 from novadet.engines.ultralytics.models import load_mobilenet_backbone
 from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
 
-_GRAYSCALE_P = 0.2
+# select_device() (trainer start, final validation) sets torch's threads to this module global, which
+# Ultralytics makes cores - 1: on a 2-core machine, half the CPU. novadet trains on every core.
+torch_utils.NUM_THREADS = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

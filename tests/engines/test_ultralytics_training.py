@@ -109,7 +109,9 @@ def test_imbalance_and_augmentation_options(tiny_split: Path, tmp_path: Path) ->
     trainer = _train(tiny_split, tmp_path / "run", sampler="repeat-factor", rfs_threshold=0.9, focal_gamma=2.0,
                      class_weights=True, grayscale=True, augment="heavy", epochs=1)
     train_images = len(list((tiny_split / "images" / "train").iterdir()))
-    assert len(trainer.train_loader.dataset) > train_images  # rare-class images repeated
+    dataset = trainer.train_loader.dataset
+    assert len(dataset) > train_images  # rare-class images repeated
+    assert any(type(t).__name__ == "PixelAugment" for t in dataset.transforms.transforms)
     assert type(trainer.model.criterion.bce).__name__ == "FocalBCE"
     assert trainer.model.class_weights is not None
 

@@ -75,27 +75,31 @@ class PixelAugment:
 
 
 class NovadetDataset(YOLODataset):
-    """YOLODataset with repeat-factor sampling and the pixel augmentations."""
+    """YOLODataset with repeat-factor sampling and the pixel augmentations.
 
-    def __init__(self, *args: Any, extras: Extras, **kwargs: Any) -> None:
-        self.extras = extras
+    It holds plain values only, so data-loader workers can receive it on any platform.
+    """
+
+    def __init__(self, *args: Any, repeat_threshold: float | None, seed: int, grayscale_p: float, noise_p: float,
+                 **kwargs: Any) -> None:
+        self.repeat_threshold, self.seed = repeat_threshold, seed
+        self.pixel_augment = PixelAugment(grayscale_p, noise_p) if grayscale_p or noise_p else None
         super().__init__(*args, **kwargs)
 
     def get_labels(self) -> list[dict[str, Any]]:
         labels: list[dict[str, Any]] = super().get_labels()
-        if self.extras.repeat_threshold is None:
+        if self.repeat_threshold is None:
             return labels
         factors = repeat_factors([lb["cls"].reshape(-1).astype(np.int64) for lb in labels],
-                                 len(self.data["names"]), self.extras.repeat_threshold)
-        labels = [labels[i] for i in repeated_indices(factors, self.extras.seed)]
+                                 len(self.data["names"]), self.repeat_threshold)
+        labels = [labels[i] for i in repeated_indices(factors, self.seed)]
         self.im_files = [lb["im_file"] for lb in labels]
         return labels
 
     def build_transforms(self, hyp: Any = None) -> Any:
         transforms = super().build_transforms(hyp)
-        if self.augment and (self.extras.grayscale_p or self.extras.noise_p):
-            transforms.insert(len(transforms.transforms) - 1, PixelAugment(self.extras.grayscale_p,
-                                                                            self.extras.noise_p))
+        if self.augment and self.pixel_augment is not None:
+            transforms.insert(len(transforms.transforms) - 1, self.pixel_augment)  # before Format
         return transforms
 
 
@@ -140,7 +144,8 @@ class NovadetTrainer(DetectionTrainer):
             img_path=img_path, imgsz=self.args.imgsz, batch_size=batch, augment=True, hyp=self.args,
             rect=self.args.rect, cache=self.args.cache or None, single_cls=self.args.single_cls or False,
             stride=stride, pad=0.0, prefix="train: ", task=self.args.task, classes=self.args.classes,
-            data=self.data, fraction=1.0, extras=self.extras)
+            data=self.data, fraction=1.0, repeat_threshold=self.extras.repeat_threshold, seed=self.extras.seed,
+            grayscale_p=self.extras.grayscale_p, noise_p=self.extras.noise_p)
 
     def _setup_train(self) -> None:
         super()._setup_train()

@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--kinds", nargs="+", default=["ultralytics", "novadet-unfrozen", "novadet-frozen"],
                         help="contenders; a -wN suffix on a novadet one sets N data-loader workers")
+    parser.add_argument("--recipes", nargs="+", default=["frozen backbone", "fine-tuned", "from scratch"])
     args = parser.parse_args()
     kinds = args.kinds
     speeds: dict[str, list[float]] = {k: [] for k in kinds}
@@ -100,7 +101,7 @@ def main() -> None:
     recipes = {"frozen backbone": {"freeze": "backbone"}, "fine-tuned": {"freeze": "none"},
                "from scratch": {"freeze": "none", "weights": "none"}}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, kwargs in recipes.items():
+        for name, kwargs in ((n, recipes[n]) for n in args.recipes):
             row = accuracy_row(name.replace(" ", "-"), args.split, Path(tmp), args.epochs, args.imgsz, **kwargs)
             print(f"| mobilenetv2-yolo, {name} | {row['map50']:.3f} | {row['map50_95']:.3f} | "
                   f"{row['best_val_map50_95']:.3f} | {row['wall_s']:.0f} |")

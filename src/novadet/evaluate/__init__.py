@@ -1,0 +1,1 @@
+"""Metrics and diagnosis: the same protocol for every model artifact."""

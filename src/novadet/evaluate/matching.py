@@ -1,0 +1,117 @@
+"""What COCO's numbers leave out: precision, recall and F1 at the best confidence threshold, the mean
+IoU of matched boxes, and a confusion matrix with a background row and column.
+
+Matching is greedy by confidence, one ground-truth box per detection, at IoU >= ``iou_threshold``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from novadet.core.boxes import box_iou
+from novadet.core.dataset import DetectionDataset, ImageRecord
+from novadet.core.detections import Detections
+
+
+@dataclass(frozen=True)
+class ClassQuality:
+    """Precision, recall and F1 at the confidence threshold that maximises F1."""
+
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    support: int  # ground-truth boxes
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Per class and overall (micro-averaged) quality, mean IoU and the confusion matrix.
+
+    ``confusion[i][j]`` counts ground truth of class i predicted as class j; index C is background
+    (a missed box in the last column, a false alarm in the last row).
+    """
+
+    per_class: dict[str, ClassQuality]
+    overall: ClassQuality
+    mean_iou: float | None
+    confusion: list[list[int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def match_image(record: ImageRecord, dets: Detections, iou_threshold: float
+                ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """Class-aware greedy matching on one image: (is true positive, IoU of its match) per detection."""
+    tp = np.zeros(len(dets), dtype=bool)
+    ious = np.zeros(len(dets))
+    taken = np.zeros(len(record), dtype=bool)
+    iou = box_iou(dets.xyxy, record.boxes)
+    for d in np.argsort(-dets.confidence, kind="stable"):
+        candidates = np.where((record.classes == dets.class_id[d]) & ~taken, iou[d], -1.0)
+        if len(candidates) and candidates.max() >= iou_threshold:
+            g = int(candidates.argmax())
+            taken[g], tp[d], ious[d] = True, True, candidates[g]
+    return tp, ious
+
+
+def best_f1(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int) -> ClassQuality:
+    """Sweep the confidence threshold over the detections and keep the best F1 (the highest threshold on ties)."""
+    if support == 0 or len(confidence) == 0:
+        return ClassQuality(0.0, 0.0, 0.0, 1.0, support)
+    order = np.argsort(-confidence, kind="stable")
+    conf, hits = confidence[order], np.cumsum(tp[order])
+    last = np.r_[conf[1:] != conf[:-1], True]  # a threshold keeps every detection with an equal score
+    precision = hits[last] / (np.flatnonzero(last) + 1)
+    recall = hits[last] / support
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    i = int(np.argmax(f1))
+    return ClassQuality(float(precision[i]), float(recall[i]), float(f1[i]), float(conf[last][i]), support)
+
+
+def detection_quality(ground_truth: DetectionDataset, predictions: Sequence[Detections],
+                      iou_threshold: float = 0.5) -> Quality:
+    """Quality of ``predictions`` (one per record) against ``ground_truth``."""
+    matches = [match_image(r, d, iou_threshold) for r, d in zip(ground_truth.records, predictions, strict=True)]
+    conf = np.concatenate([d.confidence for d in predictions] or [np.zeros(0)]).astype(np.float64)
+    cls = np.concatenate([d.class_id for d in predictions] or [np.zeros(0, np.int64)])
+    tp = np.concatenate([m[0] for m in matches] or [np.zeros(0, bool)])
+    ious = np.concatenate([m[1] for m in matches] or [np.zeros(0)])
+    support = ground_truth.instance_counts()
+    per_class = {name: best_f1(conf[cls == k], tp[cls == k], int(support[k]))
+                 for k, name in enumerate(ground_truth.class_names)}
+    overall = best_f1(conf, tp, int(support.sum()))
+    kept = [d[d.confidence >= overall.threshold] for d in predictions]
+    return Quality(per_class=per_class, overall=overall, mean_iou=float(ious[tp].mean()) if tp.any() else None,
+                   confusion=confusion_matrix(ground_truth, kept, iou_threshold).tolist())
+
+
+def confusion_matrix(ground_truth: DetectionDataset, predictions: Sequence[Detections],
+                     iou_threshold: float = 0.5) -> npt.NDArray[np.int64]:
+    """(C+1) x (C+1) counts, rows ground truth, columns prediction, index C background.
+
+    Boxes are paired regardless of class, highest IoU first, so a right box with the wrong class shows
+    up off the diagonal instead of as a miss plus a false alarm.
+    """
+    c = ground_truth.num_classes
+    matrix = np.zeros((c + 1, c + 1), dtype=np.int64)
+    for record, dets in zip(ground_truth.records, predictions, strict=True):
+        iou = box_iou(record.boxes, dets.xyxy)
+        gt_free, det_free = np.ones(len(record), bool), np.ones(len(dets), bool)
+        for g, d in zip(*np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape), strict=True):
+            if iou[g, d] < iou_threshold:
+                break
+            if gt_free[g] and det_free[d]:
+                matrix[record.classes[g], dets.class_id[d]] += 1
+                gt_free[g] = det_free[d] = False
+        np.add.at(matrix, (record.classes[gt_free], c), 1)
+        np.add.at(matrix, (c, dets.class_id[det_free]), 1)
+    return matrix

@@ -112,6 +112,6 @@ def confusion_matrix(ground_truth: DetectionDataset, predictions: Sequence[Detec
             if gt_free[g] and det_free[d]:
                 matrix[record.classes[g], dets.class_id[d]] += 1
                 gt_free[g] = det_free[d] = False
-        np.add.at(matrix, (record.classes[gt_free], c), 1)
-        np.add.at(matrix, (c, dets.class_id[det_free]), 1)
+        np.add.at(matrix[:, c], record.classes[gt_free], 1)  # missed: predicted as background
+        np.add.at(matrix[c], dets.class_id[det_free], 1)  # false alarm: background predicted as a class
     return matrix

@@ -73,7 +73,8 @@ def coco_metrics(ground_truth: DetectionDataset, predictions: Sequence[Detection
     evaluator.accumulate()
     evaluator.summarize()
     stats = [float(v) for v in evaluator.stats[:12]]
-    return CocoMetrics(*stats, ap_per_class=_per_class_ap(evaluator.eval["precision"], ground_truth.class_names))
+    return CocoMetrics(**dict(zip(COCO_STAT_NAMES, stats, strict=True)),
+                       ap_per_class=_per_class_ap(evaluator.eval["precision"], ground_truth.class_names))
 
 
 def _per_class_ap(precision: np.ndarray, names: tuple[str, ...]) -> dict[str, float | None]:

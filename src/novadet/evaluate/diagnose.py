@@ -1,0 +1,106 @@
+"""Read the training curves and the per-class results, and say what to do next.
+
+Each rule returns at most one ``Advice`` that names the epoch, the class or the option concerned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_CONFIDENCE = 0.25  # Ultralytics' predict default
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One observation and what to do about it."""
+
+    code: str
+    message: str
+
+
+def _column(history: Sequence[Mapping[str, str]], *names: str) -> np.ndarray:
+    """The per-epoch sum of ``names`` (e.g. the three val losses); NaN where a value is missing."""
+    return np.array([sum(float(row[n]) if row.get(n) else np.nan for n in names) for row in history])
+
+
+def overfitting(history: Sequence[Mapping[str, str]], min_rise: float = 0.05, min_epochs: int = 3) -> Advice | None:
+    """Val loss rising (or val mAP falling) for ``min_epochs`` epochs while the train loss falls."""
+    train = _column(history, "train_box_loss", "train_cls_loss", "train_dfl_loss")
+    val = _column(history, "val_box_loss", "val_cls_loss", "val_dfl_loss")
+    mAP = _column(history, "val_map50_95")
+    if len(history) < min_epochs + 2 or np.isnan(val).all():
+        return None
+    best = int(np.nanargmin(val))
+    rising = len(val) - 1 - best >= min_epochs and val[-1] > val[best] * (1 + min_rise)
+    peak = int(np.nanargmax(mAP)) if not np.isnan(mAP).all() else len(mAP) - 1
+    falling = len(mAP) - 1 - peak >= min_epochs and mAP[-1] < mAP[peak] * (1 - min_rise)
+    start = min(best if rising else len(val), peak if falling else len(val))
+    if not (rising or falling) or not train[-1] < train[start]:
+        return None
+    what = (f"val loss up {100 * (val[-1] / val[best] - 1):.0f}% since epoch {best}" if rising
+            else f"val mAP50-95 down from {mAP[peak]:.3f} at epoch {peak} to {mAP[-1]:.3f}")
+    return Advice("OVERFITTING", f"Overfitting from epoch {start}: {what} while the train loss kept falling. "
+                                 f"Keep best.pt (epoch {peak}), stop earlier (--epochs {start + 1}), use "
+                                 "--augment heavy, or collect more data.")
+
+
+def loss_spikes(history: Sequence[Mapping[str, str]], factor: float = 1.5) -> Advice | None:
+    """A train loss more than ``factor`` x the median of the three epochs before it."""
+    train = _column(history, "train_box_loss", "train_cls_loss", "train_dfl_loss")
+    spikes = [e for e in range(3, len(train)) if train[e] > factor * np.median(train[e - 3:e])]
+    if not spikes:
+        return None
+    return Advice("LOSS_SPIKE", f"Train-loss spike at epoch(s) {', '.join(map(str, spikes))} (more than {factor}x "
+                                "the epochs before): the learning rate may be too high for this batch size; "
+                                "lower lr0 (e.g. half) or raise the batch, and check those epochs' data.")
+
+
+def still_improving(history: Sequence[Mapping[str, str]], tail: float = 0.2, min_gain: float = 0.01
+                    ) -> Advice | None:
+    """Val mAP still climbing over the last ``tail`` of the epochs and best at the end."""
+    mAP = _column(history, "val_map50_95")
+    n = len(mAP)
+    if n < 5 or np.isnan(mAP).all():
+        return None
+    k = max(1, round(n * tail))
+    gain = mAP[-1] - mAP[-1 - k]
+    if gain < min_gain or mAP[-1] < np.nanmax(mAP) - 1e-9:
+        return None
+    return Advice("STILL_IMPROVING", f"Val mAP50-95 rose {gain:.3f} over the last {k} epochs and is best at the "
+                                     f"last one ({mAP[-1]:.3f}): train longer, e.g. --epochs {round(n * 1.5)}.")
+
+
+def weak_classes(ap_per_class: Mapping[str, float | None], train_instances: Mapping[str, int],
+                 ratio: float = 0.8) -> Advice | None:
+    """The lowest-AP class, when it is clearly below the others."""
+    scored = {k: v for k, v in ap_per_class.items() if v is not None}
+    if len(scored) < 2:
+        return None
+    name = min(scored, key=lambda k: scored[k])
+    others = np.mean([v for k, v in scored.items() if k != name])
+    if scored[name] >= ratio * others:
+        return None
+    count = train_instances.get(name, 0)
+    fewest = count == min(train_instances.values()) if train_instances else False
+    return Advice("WEAK_CLASS", f"{name}: AP {scored[name]:.2f} with {count:,} training instances"
+                                f"{', the fewest' if fewest else ''} (others average {others:.2f}). Collect more "
+                                f"{name}, or use --sampler repeat-factor (and --focal-gamma 2).")
+
+
+def threshold_advice(recommended: float, default: float = DEFAULT_CONFIDENCE, gap: float = 0.15) -> Advice | None:
+    """The F1-best confidence threshold far from the usual default."""
+    if abs(recommended - default) <= gap:
+        return None
+    return Advice("THRESHOLD", f"Deploy with confidence {recommended:.2f}, not the usual {default}: that is where "
+                               "F1 peaks on this data.")
+
+
+def diagnose(history: Sequence[Mapping[str, str]], ap_per_class: Mapping[str, float | None],
+             train_instances: Mapping[str, int], recommended_threshold: float) -> list[Advice]:
+    """Every rule's advice, in a fixed order."""
+    found = [overfitting(history), loss_spikes(history), still_improving(history),
+             weak_classes(ap_per_class, train_instances), threshold_advice(recommended_threshold)]
+    return [a for a in found if a is not None]

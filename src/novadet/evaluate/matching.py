@@ -81,7 +81,7 @@ def detection_quality(ground_truth: DetectionDataset, predictions: Sequence[Dete
                       iou_threshold: float = 0.5) -> Quality:
     """Quality of ``predictions`` (one per record) against ``ground_truth``."""
     matches = [match_image(r, d, iou_threshold) for r, d in zip(ground_truth.records, predictions, strict=True)]
-    conf = np.concatenate([d.confidence for d in predictions] or [np.zeros(0)]).astype(np.float64)
+    conf = np.concatenate([d.confidence for d in predictions] or [np.zeros(0, np.float32)]).astype(np.float64)
     cls = np.concatenate([d.class_id for d in predictions] or [np.zeros(0, np.int64)])
     tp = np.concatenate([m[0] for m in matches] or [np.zeros(0, bool)])
     ious = np.concatenate([m[1] for m in matches] or [np.zeros(0)])

@@ -1,11 +1,11 @@
-"""The public verbs: ``audit`` and ``split``. The CLI is a thin shell over these."""
+"""The public verbs: ``audit``, ``split`` and ``evaluate_run``. The CLI is a thin shell over these."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from novadet.atomic import staged_dir, write_json
 from novadet.core.dataset import DetectionDataset, SplitDataset
@@ -17,6 +17,9 @@ from novadet.data.formats.files import LinkMode, check_outside
 from novadet.data.split import DEFAULT_RATIOS, check_ratios, class_shares, split_dataset
 from novadet.errors import ConfigError
 from novadet.progress import progress_bar
+
+if TYPE_CHECKING:
+    from novadet.evaluate.report import EvalReport
 
 
 def audit(data: str | Path | DetectionDataset, *, target_instances: int = DEFAULT_TARGET_INSTANCES,
@@ -92,3 +95,44 @@ def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: in
         "class_shares": {k: {s: round(v, 6) for s, v in d.items()} for k, d in class_shares(result).items()},
         "boxes_left_out": m["boxes_left_out"], "left_out": m["left_out"], "assignment": m["assignment"],
     }
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: str = "test",
+             artifact: str | Path | None = None, conf: float = 0.001, iou: float = 0.7,
+             progress: bool = False) -> EvalReport:
+    """Evaluate a trained run's artifact (default ``train/weights/best.pt``) on a split of ``data``.
+
+    ``data`` defaults to the split folder the run was trained on. Writes ``run_dir/eval/<artifact>/``.
+    """
+    from novadet.deploy.predictor import Predictor
+    from novadet.engines.base import get_engine
+    from novadet.engines.ultralytics.engine import load_run, read_history
+    from novadet.evaluate.diagnose import diagnose
+    from novadet.evaluate.matching import detection_quality
+    from novadet.evaluate.metrics import coco_metrics
+    from novadet.evaluate.report import EvalReport, write_report
+
+    run_dir = Path(run_dir)
+    split_dir, config = load_run(run_dir)
+    dataset = read_dataset(data or split_dir)
+    ground_truth = dataset.filter(lambda r: r.split == split)
+    if not ground_truth.records:
+        raise ConfigError(f"{data or split_dir}: no images in split {split!r}; splits here: {dataset.splits()}")
+    weights = Path(artifact) if artifact else run_dir / "train" / "weights" / "best.pt"
+    if not weights.is_file():
+        raise ConfigError(f"{weights}: artifact not found")
+    predictor = Predictor(get_engine().forward_fn(weights), config.imgsz, conf=conf, iou=iou)
+    paths = [ground_truth.image_path(r) for r in ground_truth.records]
+    with progress_bar(f"Predicting {split}", len(paths), enabled=progress) as advance:
+        predictions = predictor.predict(paths, on_progress=advance)
+    coco = coco_metrics(ground_truth, predictions)
+    quality = detection_quality(ground_truth, predictions)
+    train_counts = dict(zip(dataset.class_names,
+                            dataset.filter(lambda r: r.split == "train").instance_counts().tolist(), strict=True))
+    threshold = quality.overall.threshold if quality.overall.f1 > 0 else None
+    advice = diagnose(read_history(run_dir / "train" / "history.csv"), coco.ap_per_class, train_counts, threshold)
+    report = EvalReport(artifact=str(weights), split=split, images=len(ground_truth),
+                        settings={"imgsz": config.imgsz, "conf": conf, "iou": iou, "max_det": predictor.max_det},
+                        coco=coco, quality=quality, advice=tuple(advice))
+    write_report(report, run_dir / "eval" / weights.stem, ground_truth, predictions)
+    return report

@@ -208,6 +208,31 @@ def _read_yaml_mapping(file: Path) -> dict[str, Any]:
     return loaded
 
 
+@app.command("eval")
+@_errors_to_exit
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Split folder (default: the one trained on).")] = None,
+    split_name: Annotated[str, typer.Option("--split", help="Which split to evaluate.")] = "test",
+    artifact: Annotated[Path | None, typer.Option(help="Model file (default: RUN/train/weights/best.pt).")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write metrics.json here.")] = None,
+) -> None:
+    """COCO metrics identical to pycocotools, P/R/F1 per class, confusion matrix, and what to do next.
+
+    Example: novadet eval runs/bccd --split test
+    """
+    from novadet.atomic import write_json
+    from novadet.report.console import eval_view
+
+    report = api.evaluate_run(run_dir, data, split=split_name, artifact=artifact, progress=True)
+    for part in eval_view(report):
+        out.print(part)
+    if json_file is not None:
+        write_json(json_file, report.to_dict())
+    out.print(f"Wrote {run_dir}/eval/{Path(report.artifact).stem}/ (metrics.json, predictions.json, "
+              "ground_truth.json, pr_curves.png, confusion_matrix.png)")
+
+
 @app.command()
 @_errors_to_exit
 def demo(

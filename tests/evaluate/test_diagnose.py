@@ -81,3 +81,7 @@ def test_threshold_far_from_default() -> None:
 def test_diagnose_collects_in_order() -> None:
     codes = [a.code for a in diagnose(HEALTHY, {"a": 0.1, "b": 0.9}, {"a": 5, "b": 50}, 0.6)]
     assert codes == ["WEAK_CLASS", "THRESHOLD"]
+
+
+def test_no_threshold_advice_without_a_useful_threshold() -> None:
+    assert [a.code for a in diagnose(HEALTHY, {}, {}, None)] == []

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+import numpy as np
 
 from novadet.errors import ConfigError
 
@@ -117,6 +120,10 @@ class Engine(Protocol):
 
     def resume(self, run_dir: Path, *, progress: bool = True) -> TrainResult:
         """Continue the interrupted run in ``run_dir`` after its last finished epoch."""
+        ...
+
+    def forward_fn(self, weights: Path, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+        """A checkpoint's raw forward pass (float32 BCHW in [0, 1] -> (B, 4 + C, anchors)) for a Predictor."""
         ...
 
 

@@ -99,8 +99,9 @@ def threshold_advice(recommended: float, default: float = DEFAULT_CONFIDENCE, ga
 
 
 def diagnose(history: Sequence[Mapping[str, str]], ap_per_class: Mapping[str, float | None],
-             train_instances: Mapping[str, int], recommended_threshold: float) -> list[Advice]:
-    """Every rule's advice, in a fixed order."""
+             train_instances: Mapping[str, int], recommended_threshold: float | None) -> list[Advice]:
+    """Every rule's advice, in a fixed order; no threshold advice without a useful threshold (None)."""
+    threshold = None if recommended_threshold is None else threshold_advice(recommended_threshold)
     found = [overfitting(history), loss_spikes(history), still_improving(history),
-             weak_classes(ap_per_class, train_instances), threshold_advice(recommended_threshold)]
+             weak_classes(ap_per_class, train_instances), threshold]
     return [a for a in found if a is not None]

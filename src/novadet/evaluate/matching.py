@@ -41,6 +41,7 @@ class Quality:
     overall: ClassQuality
     mean_iou: float | None
     confusion: list[list[int]] = field(default_factory=list)
+    pr_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # IoU 0.5, <= 101 points
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -63,18 +64,28 @@ def match_image(record: ImageRecord, dets: Detections, iou_threshold: float
     return tp, ious
 
 
-def best_f1(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int) -> ClassQuality:
-    """Sweep the confidence threshold over the detections and keep the best F1 (the highest threshold on ties)."""
-    if support == 0 or len(confidence) == 0:
-        return ClassQuality(0.0, 0.0, 0.0, 1.0, support)
+def pr_curve(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int
+             ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Precision, recall and threshold at each distinct confidence, highest first.
+
+    A threshold keeps every detection with an equal score, so tied detections enter together.
+    """
     order = np.argsort(-confidence, kind="stable")
     conf, hits = confidence[order], np.cumsum(tp[order])
-    last = np.r_[conf[1:] != conf[:-1], True]  # a threshold keeps every detection with an equal score
+    last = np.r_[conf[1:] != conf[:-1], True] if len(conf) else np.zeros(0, bool)
     precision = hits[last] / (np.flatnonzero(last) + 1)
-    recall = hits[last] / support
+    recall = hits[last] / max(support, 1)
+    return precision, recall, conf[last]
+
+
+def best_f1(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int) -> ClassQuality:
+    """Sweep the confidence threshold and keep the best F1 (the highest threshold on ties)."""
+    if support == 0 or len(confidence) == 0:
+        return ClassQuality(0.0, 0.0, 0.0, 1.0, support)
+    precision, recall, thresholds = pr_curve(confidence, tp, support)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     i = int(np.argmax(f1))
-    return ClassQuality(float(precision[i]), float(recall[i]), float(f1[i]), float(conf[last][i]), support)
+    return ClassQuality(float(precision[i]), float(recall[i]), float(f1[i]), float(thresholds[i]), support)
 
 
 def detection_quality(ground_truth: DetectionDataset, predictions: Sequence[Detections],
@@ -90,8 +101,18 @@ def detection_quality(ground_truth: DetectionDataset, predictions: Sequence[Dete
                  for k, name in enumerate(ground_truth.class_names)}
     overall = best_f1(conf, tp, int(support.sum()))
     kept = [d[d.confidence >= overall.threshold] for d in predictions]
+    curves = {name: _curve_points(conf[cls == k], tp[cls == k], int(support[k]))
+              for k, name in enumerate(ground_truth.class_names)}
     return Quality(per_class=per_class, overall=overall, mean_iou=float(ious[tp].mean()) if tp.any() else None,
-                   confusion=confusion_matrix(ground_truth, kept, iou_threshold).tolist())
+                   confusion=confusion_matrix(ground_truth, kept, iou_threshold).tolist(), pr_curves=curves)
+
+
+def _curve_points(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int,
+                  points: int = 101) -> dict[str, list[float]]:
+    precision, recall, thresholds = pr_curve(confidence, tp, support)
+    pick = np.unique(np.linspace(0, len(precision) - 1, min(points, len(precision))).round().astype(int))
+    return {"recall": recall[pick].round(5).tolist(), "precision": precision[pick].round(5).tolist(),
+            "threshold": thresholds[pick].round(5).tolist()}
 
 
 def confusion_matrix(ground_truth: DetectionDataset, predictions: Sequence[Detections],

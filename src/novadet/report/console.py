@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import RenderableType
@@ -14,6 +15,9 @@ from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Finding, Severity
 from novadet.data.audit import AuditReport
 from novadet.data.split import class_shares
+
+if TYPE_CHECKING:
+    from novadet.evaluate.report import EvalReport
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _SHOWN_PER_CODE = 3
@@ -99,3 +103,25 @@ def split_view(result: SplitDataset) -> Iterator[RenderableType]:
         yield Text(f"Left out {len(left)} unusable image(s):", style="yellow")
         for path, why in list(left.items())[:10]:
             yield Text(f"  {path}: {why}", overflow="fold")
+
+
+def eval_view(report: EvalReport) -> Iterator[RenderableType]:
+    """Per-class AP and F1, the COCO summary and the advice."""
+    c, q = report.coco, report.quality
+    table = Table(title=f"{report.artifact} on {report.split} ({report.images} images)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("class", "AP50-95", "precision", "recall", "F1", "at conf", "GT boxes"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, cq in q.per_class.items():
+        ap = c.ap_per_class[name]
+        table.add_row(name, "-" if ap is None else f"{ap:.3f}", f"{cq.precision:.3f}", f"{cq.recall:.3f}",
+                      f"{cq.f1:.3f}", f"{cq.threshold:.2f}", f"{cq.support:,}")
+    o = q.overall
+    table.add_row("all", f"{c.map50_95:.3f}", f"{o.precision:.3f}", f"{o.recall:.3f}", f"{o.f1:.3f}",
+                  f"{o.threshold:.2f}", f"{o.support:,}", style="bold")
+    yield table
+    iou = "-" if q.mean_iou is None else f"{q.mean_iou:.3f}"
+    yield Text(f"mAP50-95 {c.map50_95:.3f}  mAP50 {c.map50:.3f}  mAP75 {c.map75:.3f}  AR100 {c.ar100:.3f}  "
+               f"mean IoU of matches {iou}  recommended confidence {o.threshold:.2f}")
+    for advice in report.advice:
+        yield Text(f"  {advice.code}: {advice.message}", style="yellow", overflow="fold")

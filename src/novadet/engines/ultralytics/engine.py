@@ -11,10 +11,12 @@ import csv
 import hashlib
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from novadet.atomic import write_json, write_text
@@ -62,6 +64,22 @@ class UltralyticsEngine:
         """Continue the interrupted run in ``run_dir`` (its config.yaml says how) after its last finished epoch."""
         split_dir, config = load_run(run_dir)
         return self._run(split_dir, run_dir, config, resume=True, progress=progress)
+
+    def forward_fn(self, weights: Path, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
+        """The checkpoint's raw forward pass: float32 BCHW in [0, 1] -> (B, 4 + C, anchors)."""
+        import torch
+
+        checkpoint = torch.load(weights, map_location=device, weights_only=False)
+        model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
+
+        def forward(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                out = model(torch.from_numpy(batch).to(device))
+            raw = out[0] if isinstance(out, (list, tuple)) else out
+            result: np.ndarray = raw.float().cpu().numpy()
+            return result
+
+        return forward
 
     def _run(self, split_dir: Path, run_dir: Path, config: TrainConfig, *, resume: bool,
              progress: bool) -> TrainResult:

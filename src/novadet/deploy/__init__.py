@@ -1,0 +1,1 @@
+"""Running models: one Predictor per runtime sharing pre- and post-processing."""

@@ -3,7 +3,9 @@
 Both get the same generated ground truth and detections, in the same process, interleaved,
 ``--repeats`` times; the median wall time of the COCO bbox evaluation (index, evaluate, accumulate,
 summarize) is reported, and the twelve numbers are checked equal.
-Usage: python bench/eval_bench.py [--images 5000] [--dets 100] [--repeats 3]
+With ``--check RUN/eval/ARTIFACT`` it instead re-scores an eval folder's ground_truth.json and
+predictions.json with pycocotools and compares with its metrics.json.
+Usage: python bench/eval_bench.py [--images 5000] [--dets 100] [--repeats 3] [--check EVAL_DIR]
 """
 
 from __future__ import annotations
@@ -54,12 +56,37 @@ def pycocotools_stats(gt: DetectionDataset, preds: list[Detections]) -> list[flo
     return [float(v) for v in evaluator.stats]
 
 
+def check(eval_dir: Path) -> None:
+    """Re-score an eval folder's COCO files with pycocotools and compare with its metrics.json."""
+    import json
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(eval_dir / "ground_truth.json"))
+        evaluator = COCOeval(gt, gt.loadRes(str(eval_dir / "predictions.json")), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    ours = json.loads((eval_dir / "metrics.json").read_text())["coco"]
+    print("| number | novadet | pycocotools |\n|---|---|---|")
+    for name, theirs in zip(COCO_STAT_NAMES, evaluator.stats, strict=True):
+        print(f"| {name} | {ours[name]:.12f} | {theirs:.12f} |")
+    diff = max(abs(ours[n] - v) for n, v in zip(COCO_STAT_NAMES, evaluator.stats, strict=True))
+    print(f"\nlargest difference: {diff:.1e}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--dets", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check", type=Path, help="an eval folder to re-score with pycocotools")
     args = parser.parse_args()
+    if args.check:
+        check(args.check)
+        return
     gt, preds = make_case(args.images, args.dets)
     times: dict[str, list[float]] = {"novadet (faster-coco-eval)": [], "pycocotools": []}
     for _ in range(args.repeats):

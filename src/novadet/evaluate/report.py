@@ -76,9 +76,11 @@ def _confusion_plot(quality: Quality, names: tuple[str, ...]) -> bytes:
     fig = Figure(figsize=(1.2 + 0.6 * len(labels), 1.0 + 0.6 * len(labels)))
     ax = fig.subplots()
     ax.imshow(quality.confusion, cmap="Blues")
+    top = max(max(row) for row in quality.confusion) or 1
     for i, row in enumerate(quality.confusion):
         for j, count in enumerate(row):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8)
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
+                    color="white" if count > top / 2 else "black")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     ax.set(xlabel="predicted", ylabel="ground truth",

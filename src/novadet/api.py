@@ -19,6 +19,7 @@ from novadet.errors import ConfigError
 from novadet.progress import progress_bar
 
 if TYPE_CHECKING:
+    from novadet.deploy.gate import GateResult
     from novadet.evaluate.report import EvalReport
 
 
@@ -105,7 +106,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     ``data`` defaults to the split folder the run was trained on. Writes ``run_dir/eval/<artifact>/``.
     """
     from novadet.deploy.predictor import Predictor
-    from novadet.engines.base import get_engine
+    from novadet.deploy.runtimes import forward_for
     from novadet.engines.ultralytics.engine import load_run, read_history
     from novadet.evaluate.diagnose import diagnose
     from novadet.evaluate.matching import detection_quality
@@ -121,7 +122,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     weights = Path(artifact) if artifact else run_dir / "train" / "weights" / "best.pt"
     if not weights.is_file():
         raise ConfigError(f"{weights}: artifact not found")
-    predictor = Predictor(get_engine().forward_fn(weights), config.imgsz, conf=conf, iou=iou)
+    predictor = Predictor(forward_for(weights), config.imgsz, conf=conf, iou=iou)
     paths = [ground_truth.image_path(r) for r in ground_truth.records]
     with progress_bar(f"Predicting {split}", len(paths), enabled=progress) as advance:
         predictions = predictor.predict(paths, on_progress=advance)
@@ -134,5 +135,37 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     report = EvalReport(artifact=str(weights), split=split, images=len(ground_truth),
                         settings={"imgsz": config.imgsz, "conf": conf, "iou": iou, "max_det": predictor.max_det},
                         coco=coco, quality=quality, advice=tuple(advice))
-    write_report(report, run_dir / "eval" / weights.stem, ground_truth, predictions)
+    write_report(report, run_dir / "eval" / weights.name, ground_truth, predictions)
     return report
+
+
+def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test",
+               progress: bool = False) -> tuple[Path, GateResult]:
+    """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and
+    gate it. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact is moved
+    to ``export/refused/``.
+    """
+    import shutil
+
+    from novadet.deploy.gate import check_gate
+    from novadet.engines.base import get_engine
+    from novadet.engines.ultralytics.engine import load_run
+
+    run_dir = Path(run_dir)
+    _, config = load_run(run_dir)
+    source = run_dir / "train" / "weights" / "best.pt"
+    if not source.is_file():
+        raise ConfigError(f"{source}: no trained checkpoint to export")
+    artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export")
+    before = evaluate_run(run_dir, split=split, progress=progress)
+    after = evaluate_run(run_dir, split=split, artifact=artifact, progress=progress)
+    gate = check_gate(before.coco, after.coco)
+    if not gate.passed:
+        refused = run_dir / "export" / "refused" / artifact.name
+        refused.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(artifact, refused)
+        artifact = refused
+    write_json(run_dir / "export" / f"{artifact.name}.gate.json",
+               {"artifact": str(artifact), "source": str(source), "split": split, **gate.to_dict(),
+                "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})
+    return artifact, gate

@@ -229,8 +229,30 @@ def evaluate(
         out.print(part)
     if json_file is not None:
         write_json(json_file, report.to_dict())
-    out.print(f"Wrote {run_dir}/eval/{Path(report.artifact).stem}/ (metrics.json, predictions.json, "
+    out.print(f"Wrote {run_dir}/eval/{Path(report.artifact).name}/ (metrics.json, predictions.json, "
               "ground_truth.json, pr_curves.png, confusion_matrix.png)")
+
+
+@app.command()
+@_errors_to_exit
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx (OpenVINO, TensorRT and INT8 are not built yet).")]
+    = "onnx",
+    split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
+) -> None:
+    """Export best.pt, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
+
+    Example: novadet export runs/bccd --format onnx
+    """
+    artifact, gate = api.export_run(run_dir, fmt, split=split_name, progress=True)
+    deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
+    out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
+    if gate.passed:
+        out.print(f"Accepted: {artifact} (gate: {artifact}.gate.json)")
+        return
+    err.print(f"[bold red]Refused[/]: {'; '.join(gate.reasons)}. Kept aside in {artifact}", highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command()

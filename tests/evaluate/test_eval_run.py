@@ -31,7 +31,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_eval_writes_files_that_pycocotools_agrees_with(tiny_run: Path) -> None:
     report = evaluate_run(tiny_run, split="val")
-    out = tiny_run / "eval" / "best"
+    out = tiny_run / "eval" / "best.pt"
     for name in ("metrics.json", "predictions.json", "ground_truth.json", "pr_curves.png", "confusion_matrix.png"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())

@@ -126,6 +126,10 @@ class Engine(Protocol):
         """A checkpoint's raw forward pass (float32 BCHW in [0, 1] -> (B, 4 + C, anchors)) for a Predictor."""
         ...
 
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path) -> Path:
+        """Export a checkpoint to ``fmt`` in ``out_dir``; return the artifact's path."""
+        ...
+
 
 _ENGINES: dict[str, str] = {}
 

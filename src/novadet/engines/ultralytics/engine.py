@@ -81,6 +81,19 @@ class UltralyticsEngine:
 
         return forward
 
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path) -> Path:
+        """Export a checkpoint with Ultralytics' exporter (dynamic batch, simplified) into ``out_dir``."""
+        if fmt != "onnx":
+            raise ConfigError(f"export format {fmt!r} is not supported yet; use onnx")
+        from ultralytics.models.yolo.model import YOLO
+
+        produced = Path(YOLO(str(weights)).export(format=fmt, imgsz=imgsz, dynamic=True, simplify=True,
+                                                 verbose=False))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / produced.name
+        produced.replace(target)
+        return target
+
     def _run(self, split_dir: Path, run_dir: Path, config: TrainConfig, *, resume: bool,
              progress: bool) -> TrainResult:
         start = time.perf_counter()

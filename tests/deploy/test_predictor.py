@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from novadet.deploy.predictor import PAD_VALUE, Predictor, letterbox, postprocess
+
+
+def test_letterbox_keeps_aspect_and_pads_grey() -> None:
+    image = np.zeros((50, 100, 3), np.uint8)
+    boxed, lb = letterbox(image, 64)
+    assert boxed.shape == (64, 64, 3) and lb.scale == pytest.approx(0.64)
+    assert (lb.pad_x, lb.pad_y) == (0, 16)
+    assert (boxed[:16] == PAD_VALUE).all() and (boxed[16:48] == 0).all() and (boxed[48:] == PAD_VALUE).all()
+
+
+def test_postprocess_maps_boxes_back_and_suppresses_duplicates() -> None:
+    _, lb = letterbox(np.zeros((50, 100, 3), np.uint8), 64)
+    raw = np.zeros((1, 4 + 2, 3), np.float32)
+    # anchor 0: class 1 box centred at (32, 32) in input pixels, 16 x 8; anchor 1: same box, lower score;
+    # anchor 2: below the confidence threshold
+    raw[0, :4, 0] = [32, 32, 16, 8]
+    raw[0, :4, 1] = [32, 32, 16, 8]
+    raw[0, 5, 0], raw[0, 5, 1], raw[0, 4, 2] = 0.9, 0.8, 0.0005
+    [dets] = postprocess(raw, [lb], conf=0.001, iou=0.7, max_det=300)
+    assert len(dets) == 1 and dets.class_id.tolist() == [1] and dets.confidence[0] == pytest.approx(0.9)
+    # input (24, 28)-(40, 36) -> minus padding (0, 16) -> divided by 0.64
+    assert dets.xyxy[0].tolist() == pytest.approx([37.5, 18.75, 62.5, 31.25])
+
+
+def test_predictor_batches() -> None:
+    seen: list[int] = []
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        seen.append(len(batch))
+        return np.zeros((len(batch), 6, 10), np.float32)
+
+    images = [np.zeros((20, 30, 3), np.uint8)] * 5
+    out = Predictor(forward, 32, batch=2).predict_arrays(images)
+    assert seen == [2, 2, 1] and len(out) == 5 and all(len(d) == 0 for d in out)

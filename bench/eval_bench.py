@@ -11,8 +11,6 @@ Usage: python bench/eval_bench.py [--images 5000] [--dets 100] [--repeats 3] [--
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
 from novadet.data.formats.coco import to_coco
 from novadet.evaluate.metrics import COCO_STAT_NAMES, coco_metrics, coco_results
+from novadet.evaluate.reference import pycocotools_eval
 
 
 def make_case(images: int, dets: int, classes: int = 10, seed: int = 0) -> tuple[DetectionDataset, list[Detections]]:
@@ -42,17 +41,7 @@ def make_case(images: int, dets: int, classes: int = 10, seed: int = 0) -> tuple
 
 
 def pycocotools_stats(gt: DetectionDataset, preds: list[Detections]) -> list[float]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = to_coco(gt.class_names, list(gt.records))
-        coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(coco_results(preds)), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
+    evaluator = pycocotools_eval(to_coco(gt.class_names, list(gt.records)), coco_results(preds))
     return [float(v) for v in evaluator.stats]
 
 
@@ -60,15 +49,7 @@ def check(eval_dir: Path) -> None:
     """Re-score an eval folder's COCO files with pycocotools and compare with its metrics.json."""
     import json
 
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(str(eval_dir / "ground_truth.json"))
-        evaluator = COCOeval(gt, gt.loadRes(str(eval_dir / "predictions.json")), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
+    evaluator = pycocotools_eval(eval_dir / "ground_truth.json", eval_dir / "predictions.json")
     ours = json.loads((eval_dir / "metrics.json").read_text())["coco"]
     print("| number | novadet | pycocotools |\n|---|---|---|")
     for name, theirs in zip(COCO_STAT_NAMES, evaluator.stats, strict=True):

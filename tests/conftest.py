@@ -45,3 +45,17 @@ def bccd() -> Path:
     if not (BCCD / "BCCD" / "Annotations").is_dir():
         pytest.skip(f"real data not found at {BCCD}")
     return BCCD
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder from 3 CPU epochs on a generated split (96x64 images, 64 px): for eval and export."""
+    from novadet import split
+    from novadet.engines.base import TrainConfig, get_engine
+
+    root = tmp_path_factory.mktemp("trained")
+    make_dataset(root / "data", num_images=40, image_size=(96, 64), seed=4)
+    split(root / "data", root / "split", seed=0)
+    get_engine().train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu",
+                                                                  freeze="none"), progress=False)
+    return root / "run"

@@ -9,28 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from novadet import export_run, read_dataset, split
-from novadet.data.synthetic import make_dataset
+from novadet import export_run, read_dataset
 from novadet.deploy.predictor import Predictor
 from novadet.deploy.runtimes import forward_for
-from novadet.engines.base import TrainConfig, get_engine
+from novadet.engines.base import get_engine
 from novadet.errors import ConfigError
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("export")
-    make_dataset(root / "data", num_images=32, image_size=(96, 64), seed=5)
-    split(root / "data", root / "split", seed=0)
-    get_engine().train(root / "split", root / "run", TrainConfig(epochs=2, imgsz=64, batch=8, device="cpu",
-                                                                  freeze="none"), progress=False)
-    return root / "run"
-
-
-def test_onnx_matches_torch(tiny_run: Path, tmp_path: Path) -> None:
-    best = tiny_run / "train" / "weights" / "best.pt"
+def test_onnx_matches_torch(tiny_trained_run: Path, tmp_path: Path) -> None:
+    best = tiny_trained_run / "train" / "weights" / "best.pt"
     onnx = get_engine().export(best, "onnx", 64, tmp_path)
-    files = sorted((tiny_run.parent / "data" / "images").iterdir())[:6]
+    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:6]
     images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
     torch_dets = Predictor(forward_for(best), 64, conf=0.0005).predict_arrays(images)
     onnx_dets = Predictor(forward_for(onnx), 64, conf=0.0005).predict_arrays(images)
@@ -43,12 +32,13 @@ def test_onnx_matches_torch(tiny_run: Path, tmp_path: Path) -> None:
         assert keep_b.class_id.tolist() == keep_a.class_id.tolist()
 
 
-def test_export_run_gates_and_records(tiny_run: Path) -> None:
-    artifact, gate = export_run(tiny_run, "onnx", split="val")
-    assert artifact == tiny_run / "export" / "best.onnx" and artifact.is_file() and gate.passed
-    record = json.loads((tiny_run / "export" / "best.onnx.gate.json").read_text())
-    assert record["passed"] and set(record["class_deltas"]) == set(read_dataset(tiny_run.parent / "split").class_names)
-    assert (tiny_run / "eval" / "best.onnx" / "metrics.json").is_file()  # the ONNX artifact is scored too
-    assert (tiny_run / "eval" / "best.pt" / "metrics.json").is_file()
+def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
+    artifact, gate = export_run(tiny_trained_run, "onnx", split="val")
+    assert artifact == tiny_trained_run / "export" / "best.onnx" and artifact.is_file() and gate.passed
+    record = json.loads((tiny_trained_run / "export" / "best.onnx.gate.json").read_text())
+    classes = read_dataset(tiny_trained_run.parent / "split").class_names
+    assert record["passed"] and set(record["class_deltas"]) == set(classes)
+    assert (tiny_trained_run / "eval" / "best.onnx" / "metrics.json").is_file()  # the ONNX artifact is scored too
+    assert (tiny_trained_run / "eval" / "best.pt" / "metrics.json").is_file()
     with pytest.raises(ConfigError, match="export format 'openvino' is not supported yet"):
-        export_run(tiny_run, "openvino")
+        export_run(tiny_trained_run, "openvino")

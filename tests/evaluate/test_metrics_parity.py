@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
 from novadet.data.formats.coco import to_coco
 from novadet.evaluate.metrics import COCO_STAT_NAMES, coco_metrics, coco_results
+from novadet.evaluate.reference import pycocotools_eval
 
 
 def _pycocotools(gt: DetectionDataset, preds: list[Detections]) -> tuple[list[float], list[float | None]]:
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = to_coco(gt.class_names, list(gt.records))
-        coco_gt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_gt.loadRes(coco_results(preds)), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
+    evaluator = pycocotools_eval(to_coco(gt.class_names, list(gt.records)), coco_results(preds))
     precision = evaluator.eval["precision"]
     per_class = []
     for k in range(gt.num_classes):

@@ -100,10 +100,11 @@ def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: in
 
 def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: str = "test",
              artifact: str | Path | None = None, conf: float = 0.001, iou: float = 0.7,
-             progress: bool = False) -> EvalReport:
+             precision: str = "auto", progress: bool = False) -> EvalReport:
     """Evaluate a trained run's artifact (default ``train/weights/best.pt``) on a split of ``data``.
 
-    ``data`` defaults to the split folder the run was trained on. Writes ``run_dir/eval/<artifact>/``.
+    ``data`` defaults to the split folder the run was trained on. ``precision="f32"`` keeps OpenVINO from
+    running an f32 model in bf16. Writes ``run_dir/eval/<artifact>/``.
     """
     from novadet.deploy.predictor import Predictor
     from novadet.deploy.runtimes import forward_for
@@ -120,9 +121,9 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     if not ground_truth.records:
         raise ConfigError(f"{data or split_dir}: no images in split {split!r}; splits here: {dataset.splits()}")
     weights = Path(artifact) if artifact else run_dir / "train" / "weights" / "best.pt"
-    if not weights.is_file():
+    if not weights.exists():
         raise ConfigError(f"{weights}: artifact not found")
-    predictor = Predictor(forward_for(weights), config.imgsz, conf=conf, iou=iou)
+    predictor = Predictor(forward_for(weights, precision=precision), config.imgsz, conf=conf, iou=iou)
     paths = [ground_truth.image_path(r) for r in ground_truth.records]
     with progress_bar(f"Predicting {split}", len(paths), enabled=progress) as advance:
         predictions = predictor.predict(paths, on_progress=advance)
@@ -133,14 +134,15 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     threshold = quality.overall.threshold if quality.overall.f1 > 0 else None
     advice = diagnose(read_history(run_dir / "train" / "history.csv"), coco.ap_per_class, train_counts, threshold)
     report = EvalReport(artifact=str(weights), split=split, images=len(ground_truth),
-                        settings={"imgsz": config.imgsz, "conf": conf, "iou": iou, "max_det": predictor.max_det},
+                        settings={"imgsz": config.imgsz, "conf": conf, "iou": iou, "max_det": predictor.max_det,
+                                  "precision": precision},
                         coco=coco, quality=quality, advice=tuple(advice))
     write_report(report, run_dir / "eval" / weights.name, ground_truth, predictions)
     return report
 
 
-def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test",
-               progress: bool = False) -> tuple[Path, GateResult]:
+def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", int8: bool = False,
+               calib_images: int = 300, precision: str = "auto", progress: bool = False) -> tuple[Path, GateResult]:
     """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and
     gate it. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact is moved
     to ``export/refused/``.
@@ -152,20 +154,23 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test",
     from novadet.engines.ultralytics.engine import load_run
 
     run_dir = Path(run_dir)
-    _, config = load_run(run_dir)
+    split_dir, config = load_run(run_dir)
     source = run_dir / "train" / "weights" / "best.pt"
     if not source.is_file():
         raise ConfigError(f"{source}: no trained checkpoint to export")
-    artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export")
+    train_images = max(1, sum(1 for _ in (split_dir / "images" / "train").iterdir()))
+    artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", int8=int8, calib_data=split_dir,
+                                   calib_fraction=min(1.0, calib_images / train_images))
     before = evaluate_run(run_dir, split=split, progress=progress)
-    after = evaluate_run(run_dir, split=split, artifact=artifact, progress=progress)
+    after = evaluate_run(run_dir, split=split, artifact=artifact, precision=precision, progress=progress)
     gate = check_gate(before.coco, after.coco)
     if not gate.passed:
         refused = run_dir / "export" / "refused" / artifact.name
         refused.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(artifact, refused)
+        shutil.move(str(artifact), refused)
         artifact = refused
     write_json(run_dir / "export" / f"{artifact.name}.gate.json",
-               {"artifact": str(artifact), "source": str(source), "split": split, **gate.to_dict(),
+               {"artifact": str(artifact), "source": str(source), "split": split, "precision": precision,
+                **gate.to_dict(),
                 "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})
     return artifact, gate

@@ -216,6 +216,7 @@ def evaluate(
     split_name: Annotated[str, typer.Option("--split", help="Which split to evaluate.")] = "test",
     artifact: Annotated[Path | None, typer.Option(help="Model file (default: RUN/train/weights/best.pt).")] = None,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write metrics.json here.")] = None,
+    precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
 ) -> None:
     """COCO metrics identical to pycocotools, P/R/F1 per class, confusion matrix, and what to do next.
 
@@ -224,7 +225,8 @@ def evaluate(
     from novadet.atomic import write_json
     from novadet.report.console import eval_view
 
-    report = api.evaluate_run(run_dir, data, split=split_name, artifact=artifact, progress=True)
+    report = api.evaluate_run(run_dir, data, split=split_name, artifact=artifact, precision=precision,
+                              progress=True)
     for part in eval_view(report):
         out.print(part)
     if json_file is not None:
@@ -237,21 +239,26 @@ def evaluate(
 @_errors_to_exit
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (OpenVINO, TensorRT and INT8 are not built yet).")]
-    = "onnx",
+    fmt: Annotated[str, typer.Option("--format", help="onnx or openvino (TensorRT is not built yet).")] = "onnx",
+    int8: Annotated[bool, typer.Option("--int8", help="OpenVINO INT8 with NNCF, calibrated on train images.")] = False,
+    calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = 300,
     split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
+    precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
 ) -> None:
     """Export best.pt, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 
-    Example: novadet export runs/bccd --format onnx
+    Example: novadet export runs/bccd --format openvino --int8
     """
-    artifact, gate = api.export_run(run_dir, fmt, split=split_name, progress=True)
+    artifact, gate = api.export_run(run_dir, fmt, split=split_name, int8=int8, calib_images=calib_images,
+                                    precision=precision, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
     if gate.passed:
         out.print(f"Accepted: {artifact} (gate: {artifact}.gate.json)")
         return
-    err.print(f"[bold red]Refused[/]: {'; '.join(gate.reasons)}. Kept aside in {artifact}", highlight=False)
+    hint = " (OpenVINO ran it in its default precision; try --precision f32)" if fmt == "openvino" and not int8 \
+        and precision == "auto" else ""
+    err.print(f"[bold red]Refused[/]: {'; '.join(gate.reasons)}{hint}. Kept aside in {artifact}", highlight=False)
     raise typer.Exit(1)
 
 

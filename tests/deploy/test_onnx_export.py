@@ -11,7 +11,7 @@ from PIL import Image
 
 from novadet import export_run, read_dataset
 from novadet.deploy.predictor import Predictor
-from novadet.deploy.runtimes import forward_for
+from novadet.deploy.runtimes import forward_for, openvino_forward
 from novadet.engines.base import get_engine
 from novadet.errors import ConfigError
 
@@ -40,5 +40,26 @@ def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
     assert record["passed"] and set(record["class_deltas"]) == set(classes)
     assert (tiny_trained_run / "eval" / "best.onnx" / "metrics.json").is_file()  # the ONNX artifact is scored too
     assert (tiny_trained_run / "eval" / "best.pt" / "metrics.json").is_file()
-    with pytest.raises(ConfigError, match="export format 'openvino' is not supported yet"):
-        export_run(tiny_trained_run, "openvino")
+    with pytest.raises(ConfigError, match="export format 'tensorrt' is not supported yet"):
+        export_run(tiny_trained_run, "tensorrt")
+    with pytest.raises(ConfigError, match="--int8 needs --format openvino"):
+        export_run(tiny_trained_run, "onnx", int8=True)
+
+
+def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tmp_path: Path) -> None:
+    best = tiny_trained_run / "train" / "weights" / "best.pt"
+    ir = get_engine().export(best, "openvino", 64, tmp_path)
+    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:4]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    torch_dets = Predictor(forward_for(best), 64).predict_arrays(images)
+    ov_dets = Predictor(openvino_forward(ir, precision="f32"), 64).predict_arrays(images)
+    for a, b in zip(torch_dets, ov_dets, strict=True):
+        keep_a, keep_b = a[a.confidence > 0.002], b[b.confidence > 0.002]
+        assert len(keep_a) == len(keep_b)
+        np.testing.assert_allclose(keep_b.confidence, keep_a.confidence, atol=1e-3)
+    with pytest.raises(ConfigError, match="precision must be auto or f32"):
+        openvino_forward(ir, precision="fp8")
+    artifact, gate = export_run(tiny_trained_run, "openvino", split="val", int8=True, calib_images=8)
+    assert artifact.name == "best_int8_openvino_model" and any(artifact.glob("*.xml"))
+    assert (tiny_trained_run / "export" / f"{artifact.name}.gate.json").is_file()
+    assert gate.passed == (gate.reasons == ())

@@ -1,5 +1,5 @@
 """The forward pass of each artifact kind, for the shared Predictor: torch checkpoints through the
-engine, ONNX through ONNX Runtime on every core."""
+engine, ONNX through ONNX Runtime and OpenVINO IR through OpenVINO, on every core."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ from novadet.deploy.predictor import Forward
 from novadet.errors import ConfigError
 
 
-def forward_for(artifact: Path, device: str = "cpu") -> Forward:
-    """The raw forward pass of ``artifact`` (.pt or .onnx)."""
+def forward_for(artifact: Path, device: str = "cpu", precision: str = "auto") -> Forward:
+    """The raw forward pass of ``artifact`` (.pt, .onnx or OpenVINO IR); ``precision`` applies to OpenVINO."""
     if artifact.suffix == ".pt":
         from novadet.engines.base import get_engine
 
         return get_engine().forward_fn(artifact, device)
     if artifact.suffix == ".onnx":
         return onnx_forward(artifact)
-    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt and .onnx files")
+    if artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model"):
+        return openvino_forward(artifact, precision)
+    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx and OpenVINO IR (folder or .xml)")
 
 
 def onnx_forward(path: Path) -> Forward:
@@ -36,5 +38,24 @@ def onnx_forward(path: Path) -> Forward:
     def forward(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         out: npt.NDArray[np.float32] = session.run(None, {name: batch})[0]
         return out
+
+    return forward
+
+
+def openvino_forward(path: Path, precision: str = "auto") -> Forward:
+    """OpenVINO on the CPU, every core. ``precision="f32"`` stops it from running f32 models in bf16, which
+    it does by default on CPUs with AMX or AVX-512 bf16. Images are run one at a time (static batch 1)."""
+    import openvino as ov
+
+    if precision not in ("auto", "f32"):
+        raise ConfigError(f"precision must be auto or f32, got {precision!r}")
+    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(os.cpu_count() or 1)}
+    if precision == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    compiled = ov.Core().compile_model(str(xml), "CPU", config)
+
+    def forward(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return np.concatenate([compiled([batch[i:i + 1]])[0] for i in range(len(batch))])
 
     return forward

@@ -126,8 +126,9 @@ class Engine(Protocol):
         """A checkpoint's raw forward pass (float32 BCHW in [0, 1] -> (B, 4 + C, anchors)) for a Predictor."""
         ...
 
-    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path) -> Path:
-        """Export a checkpoint to ``fmt`` in ``out_dir``; return the artifact's path."""
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, int8: bool = False,
+               calib_data: Path | None = None, calib_fraction: float = 1.0) -> Path:
+        """Export a checkpoint to ``fmt`` in ``out_dir`` (INT8 calibrated on ``calib_data``); return the artifact."""
         ...
 
 

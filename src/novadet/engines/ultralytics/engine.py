@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,16 +82,27 @@ class UltralyticsEngine:
 
         return forward
 
-    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path) -> Path:
-        """Export a checkpoint with Ultralytics' exporter (dynamic batch, simplified) into ``out_dir``."""
-        if fmt != "onnx":
-            raise ConfigError(f"export format {fmt!r} is not supported yet; use onnx")
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, int8: bool = False,
+               calib_data: Path | None = None, calib_fraction: float = 1.0) -> Path:
+        """Export a checkpoint with Ultralytics' exporter into ``out_dir`` and return the artifact.
+
+        ONNX: dynamic batch, simplified. OpenVINO: an IR folder; ``int8`` quantises it with NNCF
+        post-training quantisation, calibrated on ``calib_fraction`` of the train split of ``calib_data``.
+        """
+        if fmt not in ("onnx", "openvino"):
+            raise ConfigError(f"export format {fmt!r} is not supported yet; use onnx or openvino")
+        if int8 and (fmt != "openvino" or calib_data is None):
+            raise ConfigError("--int8 needs --format openvino and calibration data (the run's split folder)")
         from ultralytics.models.yolo.model import YOLO
 
-        produced = Path(YOLO(str(weights)).export(format=fmt, imgsz=imgsz, dynamic=True, simplify=True,
-                                                 verbose=False))
+        extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}
+        if int8 and calib_data is not None:
+            extra.update(int8=True, data=str(calib_data / "data.yaml"), split="train", fraction=calib_fraction)
+        produced = Path(YOLO(str(weights)).export(format=fmt, imgsz=imgsz, verbose=False, **extra))
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / produced.name
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
         produced.replace(target)
         return target
 

@@ -5,7 +5,7 @@ The public API; every CLI verb is a thin shell over the function of the same nam
 
 from __future__ import annotations
 
-from novadet.api import audit, evaluate_run, export_run, split
+from novadet.api import audit, bench_run, evaluate_run, export_run, split
 from novadet.core.dataset import DetectionDataset, ImageRecord, SplitDataset
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats import read_dataset, write_dataset
@@ -24,6 +24,7 @@ __all__ = [
     "SplitDataset",
     "__version__",
     "audit",
+    "bench_run",
     "evaluate_run",
     "export_run",
     "read_dataset",

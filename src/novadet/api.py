@@ -19,6 +19,7 @@ from novadet.errors import ConfigError
 from novadet.progress import progress_bar
 
 if TYPE_CHECKING:
+    from novadet.deploy.bench import BenchReport
     from novadet.deploy.gate import GateResult
     from novadet.evaluate.report import EvalReport
 
@@ -174,3 +175,21 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", i
                 **gate.to_dict(),
                 "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})
     return artifact, gate
+
+
+def bench_run(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,
+              ram_mb: float | None = None, precision: str | None = None, runs: int = 30) -> BenchReport:
+    """Benchmark ``best.pt`` and every exported artifact of ``run_dir`` on one test image; write bench.json."""
+    import os
+
+    from novadet.deploy.bench import bench_artifacts
+    from novadet.engines.ultralytics.engine import load_run
+
+    run_dir = Path(run_dir)
+    split_dir, config = load_run(run_dir)
+    dataset = read_dataset(split_dir)
+    test = [r for r in dataset.records if r.split == "test"] or list(dataset.records)
+    report = bench_artifacts(run_dir, dataset.image_path(test[0]), config.imgsz, threads=threads or os.cpu_count() or 1,
+                             precision=precision, budget_ms=budget_ms, ram_mb=ram_mb, runs=runs)
+    write_json(run_dir / "bench.json", report.to_dict())
+    return report

@@ -264,6 +264,31 @@ def export(
 
 @app.command()
 @_errors_to_exit
+def bench(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train` (and `novadet export`).")],
+    threads: Annotated[int | None, typer.Option(help="Threads for every runtime (default: all cores).")] = None,
+    budget_ms: Annotated[float | None, typer.Option(help="Latency budget per image (p50, batch 1), ms.")] = None,
+    ram_mb: Annotated[float | None, typer.Option(help="Memory budget (peak RSS of a fresh process), MB.")] = None,
+    precision: Annotated[str | None, typer.Option(
+        help="OpenVINO: auto (its choice) or f32 (default: what each artifact was gated at).")] = None,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
+) -> None:
+    """Latency p50/p95, throughput, peak memory, size and mAP of each artifact; Pareto front and a pick.
+
+    Example: novadet bench runs/bccd --threads 2 --budget-ms 20 --ram-mb 512
+    """
+    from novadet.atomic import write_json
+    from novadet.report.console import bench_view
+
+    report = api.bench_run(run_dir, threads=threads, budget_ms=budget_ms, ram_mb=ram_mb, precision=precision)
+    for part in bench_view(report):
+        out.print(part)
+    if json_file is not None:
+        write_json(json_file, report.to_dict())
+
+
+@app.command()
+@_errors_to_exit
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
         "novadet-demo"),

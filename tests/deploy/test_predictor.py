@@ -38,3 +38,21 @@ def test_predictor_batches() -> None:
     images = [np.zeros((20, 30, 3), np.uint8)] * 5
     out = Predictor(forward, 32, batch=2).predict_arrays(images)
     assert seen == [2, 2, 1] and len(out) == 5 and all(len(d) == 0 for d in out)
+
+
+def test_numpy_nms_equals_torchvision() -> None:
+    import torch
+    from torchvision.ops import batched_nms
+
+    from novadet.deploy.predictor import nms
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(0, 200))
+        xy = rng.uniform(0, 300, size=(n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 80, size=(n, 2))], axis=1).astype(np.float32)
+        scores = rng.random(n).astype(np.float32)
+        classes = rng.integers(0, 4, size=n)
+        ours = nms(boxes, scores, classes, 0.6)
+        theirs = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.6)
+        assert ours.tolist() == theirs.numpy().tolist()

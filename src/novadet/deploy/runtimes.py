@@ -13,25 +13,30 @@ from novadet.deploy.predictor import Forward
 from novadet.errors import ConfigError
 
 
-def forward_for(artifact: Path, device: str = "cpu", precision: str = "auto") -> Forward:
-    """The raw forward pass of ``artifact`` (.pt, .onnx or OpenVINO IR); ``precision`` applies to OpenVINO."""
+def forward_for(artifact: Path, device: str = "cpu", precision: str = "auto", threads: int | None = None) -> Forward:
+    """The raw forward pass of ``artifact`` (.pt, .onnx or OpenVINO IR); ``precision`` applies to OpenVINO,
+    ``threads`` (default: every core) to all runtimes."""
+    threads = threads or os.cpu_count() or 1
     if artifact.suffix == ".pt":
+        import torch
+
         from novadet.engines.base import get_engine
 
+        torch.set_num_threads(threads)
         return get_engine().forward_fn(artifact, device)
     if artifact.suffix == ".onnx":
-        return onnx_forward(artifact)
+        return onnx_forward(artifact, threads)
     if artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model"):
-        return openvino_forward(artifact, precision)
+        return openvino_forward(artifact, precision, threads)
     raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx and OpenVINO IR (folder or .xml)")
 
 
-def onnx_forward(path: Path) -> Forward:
-    """ONNX Runtime on the CPU, intra-op threads = cores."""
+def onnx_forward(path: Path, threads: int | None = None) -> Forward:
+    """ONNX Runtime on the CPU, ``threads`` intra-op threads (default: every core)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
@@ -42,7 +47,7 @@ def onnx_forward(path: Path) -> Forward:
     return forward
 
 
-def openvino_forward(path: Path, precision: str = "auto") -> Forward:
+def openvino_forward(path: Path, precision: str = "auto", threads: int | None = None) -> Forward:
     """OpenVINO on the CPU, every core. ``precision="f32"`` stops it from running f32 models in bf16, which
     it does by default on CPUs with AMX or AVX-512 bf16. Images are run one at a time (static batch 1)."""
     import openvino as ov
@@ -50,7 +55,7 @@ def openvino_forward(path: Path, precision: str = "auto") -> Forward:
     if precision not in ("auto", "f32"):
         raise ConfigError(f"precision must be auto or f32, got {precision!r}")
     xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
-    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(os.cpu_count() or 1)}
+    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(threads or os.cpu_count() or 1)}
     if precision == "f32":
         config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = ov.Core().compile_model(str(xml), "CPU", config)
@@ -59,3 +64,16 @@ def openvino_forward(path: Path, precision: str = "auto") -> Forward:
         return np.concatenate([compiled([batch[i:i + 1]])[0] for i in range(len(batch))])
 
     return forward
+
+
+def precision_used(artifact: Path, precision: str = "auto") -> str:
+    """Weights / compute precision the runtime actually uses, e.g. ``f32/bf16``: OpenVINO may run an f32
+    model in bf16."""
+    if artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model"):
+        import openvino as ov
+
+        xml = artifact if artifact.suffix == ".xml" else next(artifact.glob("*.xml"))
+        config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "f32" else {}
+        hint = ov.Core().compile_model(str(xml), "CPU", config).get_property("INFERENCE_PRECISION_HINT")
+        return f"{'int8' if 'int8' in artifact.name else 'f32'}/{hint.get_type_name()}"
+    return "f32/f32"

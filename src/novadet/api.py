@@ -159,9 +159,12 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", i
     source = run_dir / "train" / "weights" / "best.pt"
     if not source.is_file():
         raise ConfigError(f"{source}: no trained checkpoint to export")
-    train_images = max(1, sum(1 for _ in (split_dir / "images" / "train").iterdir()))
-    artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", int8=int8, calib_data=split_dir,
-                                   calib_fraction=min(1.0, calib_images / train_images))
+    if int8 and fmt == "onnx":
+        artifact = _onnx_int8(source, config.imgsz, run_dir / "export", split_dir, calib_images)
+    else:
+        train_images = max(1, sum(1 for _ in (split_dir / "images" / "train").iterdir()))
+        artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", int8=int8,
+                                       calib_data=split_dir, calib_fraction=min(1.0, calib_images / train_images))
     before = evaluate_run(run_dir, split=split, progress=progress)
     after = evaluate_run(run_dir, split=split, artifact=artifact, precision=precision, progress=progress)
     gate = check_gate(before.coco, after.coco)
@@ -193,3 +196,21 @@ def bench_run(run_dir: str | Path, *, threads: int | None = None, budget_ms: flo
                              precision=precision, budget_ms=budget_ms, ram_mb=ram_mb, runs=runs)
     write_json(run_dir / "bench.json", report.to_dict())
     return report
+
+
+def _onnx_int8(source: Path, imgsz: int, export_dir: Path, split_dir: Path, calib_images: int) -> Path:
+    """Export ONNX to a scratch folder, then quantise it (QDQ) on the first ``calib_images`` train images."""
+    import shutil
+    import tempfile
+
+    from novadet.deploy.quantize import quantize_onnx
+    from novadet.engines.base import get_engine
+
+    export_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=export_dir, prefix=".int8-"))
+    try:
+        fp32 = get_engine().export(source, "onnx", imgsz, scratch)
+        calibration = sorted((split_dir / "images" / "train").iterdir())[:calib_images]
+        return quantize_onnx(fp32, calibration, imgsz, export_dir / f"{fp32.stem}_int8.onnx")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -240,7 +240,8 @@ def evaluate(
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
     fmt: Annotated[str, typer.Option("--format", help="onnx or openvino (TensorRT is not built yet).")] = "onnx",
-    int8: Annotated[bool, typer.Option("--int8", help="OpenVINO INT8 with NNCF, calibrated on train images.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="INT8: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX; "
+                                       "calibrated on train images.")] = False,
     calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = 300,
     split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
     precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",

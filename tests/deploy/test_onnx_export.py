@@ -42,8 +42,21 @@ def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
     assert (tiny_trained_run / "eval" / "best.pt" / "metrics.json").is_file()
     with pytest.raises(ConfigError, match="export format 'tensorrt' is not supported yet"):
         export_run(tiny_trained_run, "tensorrt")
-    with pytest.raises(ConfigError, match="--int8 needs --format openvino"):
-        export_run(tiny_trained_run, "onnx", int8=True)
+    with pytest.raises(ConfigError, match="the engine quantises OpenVINO only"):
+        get_engine().export(tiny_trained_run / "train" / "weights" / "best.pt", "onnx", 64, tiny_trained_run, int8=True)
+
+
+def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
+    artifact, gate = export_run(tiny_trained_run, "onnx", split="val", int8=True, calib_images=6)
+    assert artifact.name == "best_int8.onnx" and artifact.is_file()
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(artifact)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert not list((tiny_trained_run / "export").glob(".int8-*"))  # scratch removed
+    assert json.loads((tiny_trained_run / "export" / "best_int8.onnx.gate.json").read_text())["artifact"] == str(
+        artifact)
+    assert gate.passed == (gate.reasons == ())
 
 
 def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tmp_path: Path) -> None:

@@ -76,4 +76,6 @@ def precision_used(artifact: Path, precision: str = "auto") -> str:
         config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "f32" else {}
         hint = ov.Core().compile_model(str(xml), "CPU", config).get_property("INFERENCE_PRECISION_HINT")
         return f"{'int8' if 'int8' in artifact.name else 'f32'}/{hint.get_type_name()}"
+    if artifact.suffix == ".onnx" and "int8" in artifact.name:
+        return "int8/int8 (QDQ)"
     return "f32/f32"

@@ -92,7 +92,7 @@ class UltralyticsEngine:
         if fmt not in ("onnx", "openvino"):
             raise ConfigError(f"export format {fmt!r} is not supported yet; use onnx or openvino")
         if int8 and (fmt != "openvino" or calib_data is None):
-            raise ConfigError("--int8 needs --format openvino and calibration data (the run's split folder)")
+            raise ConfigError("the engine quantises OpenVINO only, with calibration data (the run's split folder)")
         from ultralytics.models.yolo.model import YOLO
 
         extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}

@@ -128,3 +128,23 @@ def test_train_cli_end_to_end(tiny_yolo: Path, tmp_path: Path) -> None:
     assert (tmp_path / "run" / "train" / "weights" / "best.pt").is_file()
     code, _, err = invoke("train", str(tmp_path / "split"), "-o", str(tmp_path / "run"))
     assert code == 2 and "already holds a training run" in err
+
+
+def test_readme_cli_reference_matches_help() -> None:
+    """Every option the README's CLI reference names exists in that command's --help."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    reference = readme.split("## CLI reference", 1)[1].split("```")[1]
+    command = ""
+    checked = 0
+    for line in reference.splitlines():
+        words = line.split()
+        if line.startswith("  ") and not line.startswith("    ") and words:
+            command = words[0]
+        for flag in re.findall(r"--[a-z][a-z0-9-]*", line):
+            if command and flag != "--debug":
+                help_text = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+                assert flag in help_text, (command, flag)
+                checked += 1
+    assert checked > 40

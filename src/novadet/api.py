@@ -145,8 +145,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
 def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", int8: bool = False,
                calib_images: int = 300, precision: str = "auto", progress: bool = False) -> tuple[Path, GateResult]:
     """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and
-    gate it. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact is moved
-    to ``export/refused/``.
+    gate it. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact and its
+    gate record go to ``export/refused/``.
     """
     import shutil
 
@@ -173,7 +173,7 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", i
         refused.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(artifact), refused)
         artifact = refused
-    write_json(run_dir / "export" / f"{artifact.name}.gate.json",
+    write_json(artifact.parent / f"{artifact.name}.gate.json",  # beside it, refused ones included
                {"artifact": str(artifact), "source": str(source), "split": split, "precision": precision,
                 **gate.to_dict(),
                 "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from novadet import bench_run, export_run
 
@@ -24,3 +27,22 @@ def test_bench_fills_every_field_and_picks(tiny_trained_run: Path) -> None:
     assert json.loads((tiny_trained_run / "bench.json").read_text())["pick"] == report.pick
     tight = bench_run(tiny_trained_run, threads=1, runs=3, budget_ms=0.001)
     assert tight.pick is None and "smaller --imgsz" in tight.advice
+
+
+def test_refused_artifact_is_kept_aside_and_never_picked(tiny_trained_run: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from novadet.deploy import gate as gate_module
+
+    real = gate_module.check_gate
+
+    def strict(source: Any, candidate: Any, **kwargs: Any) -> Any:
+        return real(source, candidate, max_overall_drop=-1.0, max_class_drop=-1.0)  # nothing can pass
+
+    monkeypatch.setattr(gate_module, "check_gate", strict)
+    artifact, gate = export_run(tiny_trained_run, "openvino", split="val")
+    assert not gate.passed and artifact == tiny_trained_run / "export" / "refused" / "best_openvino_model"
+    record = json.loads((artifact.parent / "best_openvino_model.gate.json").read_text())
+    assert record["passed"] is False and record["reasons"]
+    report = bench_run(tiny_trained_run, threads=1, runs=2)
+    row = next(r for r in report.artifacts if r.artifact == "export/refused/best_openvino_model")
+    assert not row.gate_passed and report.pick != row.artifact

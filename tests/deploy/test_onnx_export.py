@@ -54,8 +54,7 @@ def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
     ops = {n.op_type for n in onnx.load(str(artifact)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert not list((tiny_trained_run / "export").glob(".int8-*"))  # scratch removed
-    assert json.loads((tiny_trained_run / "export" / "best_int8.onnx.gate.json").read_text())["artifact"] == str(
-        artifact)
+    assert json.loads((artifact.parent / "best_int8.onnx.gate.json").read_text())["artifact"] == str(artifact)
     assert gate.passed == (gate.reasons == ())
 
 
@@ -74,5 +73,5 @@ def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tm
         openvino_forward(ir, precision="fp8")
     artifact, gate = export_run(tiny_trained_run, "openvino", split="val", int8=True, calib_images=8)
     assert artifact.name == "best_int8_openvino_model" and any(artifact.glob("*.xml"))
-    assert (tiny_trained_run / "export" / f"{artifact.name}.gate.json").is_file()
+    assert (artifact.parent / f"{artifact.name}.gate.json").is_file()
     assert gate.passed == (gate.reasons == ())

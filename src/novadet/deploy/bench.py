@@ -107,7 +107,7 @@ def _size_mb(path: Path) -> float:
 
 def _gate(run_dir: Path, artifact: Path) -> tuple[bool, float | None, str]:
     """(passed, mAP50-95, precision it was gated at) from the export gate; the source checkpoint passes."""
-    record = run_dir / "export" / f"{artifact.name}.gate.json"
+    record = artifact.parent / f"{artifact.name}.gate.json"
     if record.is_file():
         gate = json.loads(record.read_text())
         return bool(gate["passed"]), gate["artifact_map50_95"], gate.get("precision", "auto")

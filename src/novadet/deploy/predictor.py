@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -37,7 +38,8 @@ def letterbox(image: npt.NDArray[np.uint8], size: int) -> tuple[npt.NDArray[np.u
     h, w = image.shape[:2]
     scale = min(size / h, size / w)
     new_w, new_h = round(w * scale), round(h * scale)
-    resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.Resampling.BILINEAR))
+    # cv2's bilinear, as Ultralytics resizes: 15x faster than PIL's antialiased one (bench/RESULTS.md)
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if (new_w, new_h) != (w, h) else image
     pad_x, pad_y = (size - new_w) / 2, (size - new_h) / 2
     left, top = round(pad_x - 0.1), round(pad_y - 0.1)
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
@@ -49,8 +51,9 @@ def preprocess(images: Sequence[npt.NDArray[np.uint8]], size: int
                ) -> tuple[npt.NDArray[np.float32], list[Letterbox]]:
     """A float32 BCHW batch in [0, 1] and each image's letterbox."""
     boxed = [letterbox(img, size) for img in images]
-    batch = np.stack([b[0] for b in boxed]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    return np.ascontiguousarray(batch), [b[1] for b in boxed]
+    batch = np.stack([b[0] for b in boxed]).transpose(0, 3, 1, 2).astype(np.float32, order="C")
+    batch *= np.float32(1 / 255)
+    return batch, [b[1] for b in boxed]
 
 
 def nms(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], classes: npt.NDArray[np.int64],

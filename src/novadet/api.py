@@ -171,6 +171,8 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", i
     if not gate.passed:
         refused = run_dir / "export" / "refused" / artifact.name
         refused.parent.mkdir(parents=True, exist_ok=True)
+        if refused.is_dir():  # an earlier refused export of the same name: replace it, don't nest into it
+            shutil.rmtree(refused)
         shutil.move(str(artifact), refused)
         artifact = refused
     write_json(artifact.parent / f"{artifact.name}.gate.json",  # beside it, refused ones included

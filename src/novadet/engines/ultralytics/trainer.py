@@ -174,14 +174,15 @@ class NovadetTrainer(DetectionTrainer):
     def _guard_frozen_ema(self) -> None:
         """Keep the EMA's frozen tensors equal to the model's: EMA arithmetic would drift them by an ulp."""
         update = self.ema.update
+        # state_dict() tensors share storage with the modules, so the pairs are found once, not per batch
+        ema_state, state = self.ema.ema.state_dict(), self.model.state_dict()
+        pairs = [(ema_state[key], value) for key, value in state.items() if self.is_frozen(key)]
 
         def guarded(model: nn.Module) -> None:
             update(model)
             if self._frozen_prefixes:
-                ema_state, state = self.ema.ema.state_dict(), model.state_dict()
-                for key, value in state.items():
-                    if self.is_frozen(key):
-                        ema_state[key].copy_(value)
+                for ema_value, value in pairs:
+                    ema_value.copy_(value)
 
         self.ema.update = guarded
 

@@ -15,6 +15,7 @@ from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD, ImageScan, duplicate_grou
 from novadet.data.formats import read_dataset, yolo
 from novadet.data.formats.files import LinkMode, check_outside
 from novadet.data.split import DEFAULT_RATIOS, check_ratios, class_shares, split_dataset
+from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.errors import ConfigError
 from novadet.progress import progress_bar
 
@@ -142,14 +143,14 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
     return report
 
 
-def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", int8: bool = False,
-               calib_images: int = 300, precision: str = "auto", progress: bool = False) -> tuple[Path, GateResult]:
+def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", half: bool = False,
+               int8: bool = False, calib_images: int = 300, precision: str = "auto", max_drop: float = MAX_OVERALL_DROP,
+               max_class_drop: float = MAX_CLASS_DROP, progress: bool = False) -> tuple[Path, GateResult]:
     """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and
-    gate it. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact and its
-    gate record go to ``export/refused/``.
+    gate it: refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop`` on a
+    class. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact and its
+    gate record go to ``export/refused/``, its evaluation to ``eval/refused/``.
     """
-    import shutil
-
     from novadet.deploy.gate import check_gate
     from novadet.engines.base import get_engine
     from novadet.engines.ultralytics.engine import load_run
@@ -159,27 +160,37 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", i
     source = run_dir / "train" / "weights" / "best.pt"
     if not source.is_file():
         raise ConfigError(f"{source}: no trained checkpoint to export")
+    if half and int8:
+        raise ConfigError("choose --half or --int8, not both")
     if int8 and fmt == "onnx":
         artifact = _onnx_int8(source, config.imgsz, run_dir / "export", split_dir, calib_images)
     else:
         train_images = max(1, sum(1 for _ in (split_dir / "images" / "train").iterdir()))
-        artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", int8=int8,
+        artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", half=half, int8=int8,
                                        calib_data=split_dir, calib_fraction=min(1.0, calib_images / train_images))
     before = evaluate_run(run_dir, split=split, progress=progress)
     after = evaluate_run(run_dir, split=split, artifact=artifact, precision=precision, progress=progress)
-    gate = check_gate(before.coco, after.coco)
+    gate = check_gate(before.coco, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
     if not gate.passed:
-        refused = run_dir / "export" / "refused" / artifact.name
-        refused.parent.mkdir(parents=True, exist_ok=True)
-        if refused.is_dir():  # an earlier refused export of the same name: replace it, don't nest into it
-            shutil.rmtree(refused)
-        shutil.move(str(artifact), refused)
-        artifact = refused
+        artifact = _set_aside(artifact, run_dir / "export" / "refused")
+        _set_aside(run_dir / "eval" / artifact.name, run_dir / "eval" / "refused")
     write_json(artifact.parent / f"{artifact.name}.gate.json",  # beside it, refused ones included
                {"artifact": str(artifact), "source": str(source), "split": split, "precision": precision,
                 **gate.to_dict(),
                 "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})
     return artifact, gate
+
+
+def _set_aside(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder``, replacing an earlier one of the same name (never nesting into it)."""
+    import shutil
+
+    target = folder / path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        shutil.rmtree(target)
+    shutil.move(str(path), target)
+    return target
 
 
 def bench_run(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,

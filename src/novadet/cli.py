@@ -239,19 +239,25 @@ def evaluate(
 @_errors_to_exit
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx or openvino (TensorRT is not built yet).")] = "onnx",
-    int8: Annotated[bool, typer.Option("--int8", help="INT8: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX; "
-                                       "calibrated on train images.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="onnx, openvino, or tensorrt (needs a CUDA GPU and the "
+                                     "tensorrt package; untested by novadet's CI).")] = "onnx",
+    half: Annotated[bool, typer.Option("--half", help="FP16 weights (and FP16 compute on TensorRT).")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="INT8: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX, "
+                                       "TensorRT's calibrator; calibrated on train images.")] = False,
     calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = 300,
     split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
     precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
+    max_drop: Annotated[float, typer.Option(help="Refuse if mAP50-95 drops more than this, points.")] = 1.0,
+    max_class_drop: Annotated[float, typer.Option(help="Refuse if a class's AP50-95 drops more than this, "
+                                                  "points.")] = 3.0,
 ) -> None:
     """Export best.pt, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 
     Example: novadet export runs/bccd --format openvino --int8
     """
-    artifact, gate = api.export_run(run_dir, fmt, split=split_name, int8=int8, calib_images=calib_images,
-                                    precision=precision, progress=True)
+    artifact, gate = api.export_run(run_dir, fmt, split=split_name, half=half, int8=int8,
+                                    calib_images=calib_images, precision=precision, max_drop=max_drop,
+                                    max_class_drop=max_class_drop, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
     if gate.passed:

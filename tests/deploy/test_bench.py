@@ -43,6 +43,8 @@ def test_refused_artifact_is_kept_aside_and_never_picked(tiny_trained_run: Path,
     assert not gate.passed and artifact == tiny_trained_run / "export" / "refused" / "best_openvino_model"
     record = json.loads((artifact.parent / "best_openvino_model.gate.json").read_text())
     assert record["passed"] is False and record["reasons"]
+    assert (tiny_trained_run / "eval" / "refused" / "best_openvino_model" / "metrics.json").is_file()
+    assert not (tiny_trained_run / "eval" / "best_openvino_model").exists()  # free for an accepted namesake
     report = bench_run(tiny_trained_run, threads=1, runs=2)
     row = next(r for r in report.artifacts if r.artifact == "export/refused/best_openvino_model")
     assert not row.gate_passed and report.pick != row.artifact

@@ -11,7 +11,7 @@ from PIL import Image
 
 from novadet import export_run, read_dataset
 from novadet.deploy.predictor import Predictor
-from novadet.deploy.runtimes import forward_for, openvino_forward
+from novadet.deploy.runtimes import forward_for, openvino_forward, precision_used
 from novadet.engines.base import get_engine
 from novadet.errors import ConfigError
 
@@ -40,10 +40,40 @@ def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
     assert record["passed"] and set(record["class_deltas"]) == set(classes)
     assert (tiny_trained_run / "eval" / "best.onnx" / "metrics.json").is_file()  # the ONNX artifact is scored too
     assert (tiny_trained_run / "eval" / "best.pt" / "metrics.json").is_file()
-    with pytest.raises(ConfigError, match="export format 'tensorrt' is not supported yet"):
-        export_run(tiny_trained_run, "tensorrt")
-    with pytest.raises(ConfigError, match="the engine quantises OpenVINO only"):
+    with pytest.raises(ConfigError, match="export format 'coreml' is not supported"):
+        export_run(tiny_trained_run, "coreml")
+    with pytest.raises(ConfigError, match="the engine quantises OpenVINO and TensorRT only"):
         get_engine().export(tiny_trained_run / "train" / "weights" / "best.pt", "onnx", 64, tiny_trained_run, int8=True)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_tensorrt_without_cuda_fails_plainly_before_exporting(tiny_trained_run: Path) -> None:
+    with pytest.raises(ConfigError, match="TensorRT export needs a CUDA GPU visible to torch"):
+        export_run(tiny_trained_run, "tensorrt")
+    assert not list((tiny_trained_run / "train" / "weights").glob("*.onnx"))
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_half_stores_fp16_and_matches_torch(tiny_trained_run: Path, tmp_path: Path, fmt: str) -> None:
+    best = tiny_trained_run / "train" / "weights" / "best.pt"
+    artifact = get_engine().export(best, fmt, 64, tmp_path, half=True)
+    assert artifact.name == {"onnx": "best_fp16.onnx", "openvino": "best_fp16_openvino_model"}[fmt]
+    assert precision_used(artifact, "f32").startswith("f16/")
+    if fmt == "onnx":
+        import onnx
+
+        stored = {t.data_type for t in onnx.load(str(artifact)).graph.initializer}
+        assert onnx.TensorProto.FLOAT16 in stored
+    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:4]
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    torch_dets = Predictor(forward_for(best), 64).predict_arrays(images)
+    half_dets = Predictor(forward_for(artifact, precision="f32"), 64).predict_arrays(images)
+    for a, b in zip(torch_dets, half_dets, strict=True):
+        k = min(len(a), len(b), 5)  # detections at the threshold edge may differ
+        assert k > 0
+        np.testing.assert_allclose(np.sort(b.confidence)[-k:], np.sort(a.confidence)[-k:], atol=5e-4)
+    with pytest.raises(ConfigError, match="--half or --int8"):
+        export_run(tiny_trained_run, fmt, half=True, int8=True)
 
 
 def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:

@@ -122,7 +122,8 @@ def run_artifacts(run_dir: Path) -> list[Path]:
     found = [run_dir / "train" / "weights" / "best.pt"]
     for folder in (export, export / "refused"):
         if folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if p.suffix == ".onnx" or p.name.endswith("_openvino_model"))
+            found += sorted(p for p in folder.iterdir()
+                            if p.suffix in (".onnx", ".engine") or p.name.endswith("_openvino_model"))
     return found
 
 

@@ -1,5 +1,6 @@
 """The forward pass of each artifact kind, for the shared Predictor: torch checkpoints through the
-engine, ONNX through ONNX Runtime and OpenVINO IR through OpenVINO, on every core."""
+engine, ONNX through ONNX Runtime and OpenVINO IR through OpenVINO, on every core; TensorRT engines
+through the engine on the first CUDA GPU."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from novadet.errors import ConfigError
 
 
 def forward_for(artifact: Path, device: str = "cpu", precision: str = "auto", threads: int | None = None) -> Forward:
-    """The raw forward pass of ``artifact`` (.pt, .onnx or OpenVINO IR); ``precision`` applies to OpenVINO,
-    ``threads`` (default: every core) to all runtimes."""
+    """The raw forward pass of ``artifact`` (.pt, .onnx, OpenVINO IR or TensorRT .engine); ``precision``
+    applies to OpenVINO, ``threads`` (default: every core) to the CPU runtimes."""
     threads = threads or os.cpu_count() or 1
+    if artifact.suffix == ".engine":
+        from novadet.engines.base import get_engine
+
+        return get_engine().forward_fn(artifact, "cuda:0")
     if artifact.suffix == ".pt":
         import torch
 
@@ -28,7 +33,8 @@ def forward_for(artifact: Path, device: str = "cpu", precision: str = "auto", th
         return onnx_forward(artifact, threads)
     if artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model"):
         return openvino_forward(artifact, precision, threads)
-    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx and OpenVINO IR (folder or .xml)")
+    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx, OpenVINO IR (folder or .xml) "
+                      "and TensorRT .engine")
 
 
 def onnx_forward(path: Path, threads: int | None = None) -> Forward:
@@ -68,14 +74,20 @@ def openvino_forward(path: Path, precision: str = "auto", threads: int | None = 
 
 def precision_used(artifact: Path, precision: str = "auto") -> str:
     """Weights / compute precision the runtime actually uses, e.g. ``f32/bf16``: OpenVINO may run an f32
-    model in bf16."""
+    model in bf16; ONNX Runtime's CPU provider runs FP16 models in f32 between inserted casts; TensorRT
+    runs f32 engines in TF32 by default on GPUs that have it."""
+    stored = "int8" if "int8" in artifact.name else "f16" if "fp16" in artifact.name else "f32"
     if artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model"):
         import openvino as ov
 
         xml = artifact if artifact.suffix == ".xml" else next(artifact.glob("*.xml"))
         config = {"INFERENCE_PRECISION_HINT": "f32"} if precision == "f32" else {}
         hint = ov.Core().compile_model(str(xml), "CPU", config).get_property("INFERENCE_PRECISION_HINT")
-        return f"{'int8' if 'int8' in artifact.name else 'f32'}/{hint.get_type_name()}"
-    if artifact.suffix == ".onnx" and "int8" in artifact.name:
+        return f"{stored}/{hint.get_type_name()}"
+    if artifact.suffix == ".onnx" and stored == "int8":
         return "int8/int8 (QDQ)"
-    return "f32/f32"
+    if artifact.suffix == ".onnx" and stored == "f16":  # the CPU provider casts around its f32 kernels
+        return "f16/f32"
+    if artifact.suffix == ".engine" and stored == "f32":
+        return "f32/tf32"
+    return f"{stored}/{stored}"

@@ -126,9 +126,10 @@ class Engine(Protocol):
         """A checkpoint's raw forward pass (float32 BCHW in [0, 1] -> (B, 4 + C, anchors)) for a Predictor."""
         ...
 
-    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, int8: bool = False,
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False, int8: bool = False,
                calib_data: Path | None = None, calib_fraction: float = 1.0) -> Path:
-        """Export a checkpoint to ``fmt`` in ``out_dir`` (INT8 calibrated on ``calib_data``); return the artifact."""
+        """Export a checkpoint to ``fmt`` in ``out_dir`` (FP16, or INT8 calibrated on ``calib_data``); return the
+        artifact."""
         ...
 
 

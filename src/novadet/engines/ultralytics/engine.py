@@ -39,6 +39,8 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
 }
 NOISE_P = {"none": 0.0, "light": 0.0, "default": 0.1, "heavy": 0.3}
 GRAYSCALE_P = 0.2
+# novadet's format names -> Ultralytics' export formats.
+EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class UltralyticsEngine:
         """The checkpoint's raw forward pass: float32 BCHW in [0, 1] -> (B, 4 + C, anchors)."""
         import torch
 
+        if weights.suffix == ".engine":
+            return _tensorrt_forward(weights, device)
         checkpoint = torch.load(weights, map_location=device, weights_only=False)
         model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
 
@@ -82,25 +86,37 @@ class UltralyticsEngine:
 
         return forward
 
-    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, int8: bool = False,
+    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False, int8: bool = False,
                calib_data: Path | None = None, calib_fraction: float = 1.0) -> Path:
         """Export a checkpoint with Ultralytics' exporter into ``out_dir`` and return the artifact.
 
-        ONNX: dynamic batch, simplified. OpenVINO: an IR folder; ``int8`` quantises it with NNCF
-        post-training quantisation, calibrated on ``calib_fraction`` of the train split of ``calib_data``.
+        ONNX: dynamic batch, simplified. OpenVINO: an IR folder. TensorRT: a batch-1 ``.engine`` built on the
+        first CUDA GPU. ``half`` stores FP16 weights (``_fp16`` in the name). ``int8`` quantises OpenVINO (NNCF)
+        or TensorRT, calibrated on ``calib_fraction`` of the train split of ``calib_data``.
         """
-        if fmt not in ("onnx", "openvino"):
-            raise ConfigError(f"export format {fmt!r} is not supported yet; use onnx or openvino")
-        if int8 and (fmt != "openvino" or calib_data is None):
-            raise ConfigError("the engine quantises OpenVINO only, with calibration data (the run's split folder)")
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"export format {fmt!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}")
+        if half and int8:
+            raise ConfigError("choose --half or --int8, not both")
+        if int8 and (fmt == "onnx" or calib_data is None):
+            raise ConfigError("the engine quantises OpenVINO and TensorRT only, with calibration data (the run's "
+                              "split folder)")
+        extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}
+        if fmt == "tensorrt":
+            _check_tensorrt()
+            extra.update(device=0, workspace=None)
+        if half:
+            extra["quantize"] = 16
+        if int8 and calib_data is not None:
+            extra.update(quantize=8, data=str(calib_data / "data.yaml"), split="train", fraction=calib_fraction)
         from ultralytics.models.yolo.model import YOLO
 
-        extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}
-        if int8 and calib_data is not None:
-            extra.update(int8=True, data=str(calib_data / "data.yaml"), split="train", fraction=calib_fraction)
-        produced = Path(YOLO(str(weights)).export(format=fmt, imgsz=imgsz, verbose=False, **extra))
+        onnx_before = weights.with_suffix(".onnx").exists()
+        produced = Path(YOLO(str(weights)).export(format=EXPORT_FORMATS[fmt], imgsz=imgsz, verbose=False, **extra))
+        if fmt == "tensorrt" and not onnx_before:  # the ONNX file TensorRT was built from
+            weights.with_suffix(".onnx").unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / produced.name
+        target = out_dir / (_tagged(produced.name, "fp16") if half else produced.name)
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         produced.replace(target)
@@ -113,6 +129,45 @@ class UltralyticsEngine:
         with display:
             trainer.train()
         return _result(run_dir, time.perf_counter() - start)
+
+
+def _check_tensorrt() -> None:
+    """Fail early and plainly: Ultralytics would otherwise try to pip-install TensorRT at run time."""
+    import importlib.util
+
+    import torch
+
+    missing = [what for what, ok in (("a CUDA GPU visible to torch", torch.cuda.is_available()),
+                                     ("the tensorrt package", importlib.util.find_spec("tensorrt") is not None))
+               if not ok]
+    if missing:
+        raise ConfigError(f"TensorRT export needs {' and '.join(missing)}; none here. Export ONNX or OpenVINO, or "
+                          "run this on the NVIDIA machine that will deploy the model (pip install tensorrt)")
+
+
+def _tensorrt_forward(engine: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A TensorRT engine's raw forward pass through Ultralytics' backend (it reads the metadata header, binds
+    TensorRT 8 and 10 buffers, and converts to FP16 inputs where the engine wants them)."""
+    import torch
+    from ultralytics.nn.autobackend import AutoBackend
+
+    _check_tensorrt()
+    where = torch.device("cuda:0" if device == "cpu" else device)
+    backend = AutoBackend(str(engine), device=where, verbose=False)
+
+    def forward(batch: np.ndarray) -> np.ndarray:
+        out = backend(torch.from_numpy(batch).to(where))
+        raw = out[0] if isinstance(out, (list, tuple)) else out
+        result: np.ndarray = raw.float().cpu().numpy()
+        return result
+
+    return forward
+
+
+def _tagged(name: str, tag: str) -> str:
+    """``best.onnx`` -> ``best_fp16.onnx``; ``best_openvino_model`` -> ``best_fp16_openvino_model``."""
+    suffix = "_openvino_model" if name.endswith("_openvino_model") else Path(name).suffix
+    return f"{name[:len(name) - len(suffix)]}_{tag}{suffix}"
 
 
 def build_trainer(split_dir: Path, run_dir: Path, config: TrainConfig, *, resume: bool = False,

@@ -81,12 +81,16 @@ def test_audit_leaves_the_dataset_untouched(defective_yolo: tuple[Path, dict[str
     assert tree_fingerprint(root) == before
 
 
-def test_demo_fast(tmp_path: Path) -> None:
+def test_demo_fast_runs_the_whole_journey(tmp_path: Path) -> None:
     code, out, _ = invoke("demo", "-o", str(tmp_path / "demo"), "--fast")
     assert code == 0, out
-    assert "BOX_ZERO_AREA" in out and "train (80%)" in out
-    assert (tmp_path / "demo" / "split" / "manifest.json").is_file()
-    assert invoke("demo", "-o", str(tmp_path / "demo"), "--fast")[0] == 0  # an earlier demo is replaced
+    assert "BOX_ZERO_AREA 1" in out and "mAP50-95" in out and "pick export/best.onnx" in out
+    for name in ("disc", "tile", "wedge"):
+        assert name in out
+    run = tmp_path / "demo" / "run-fast"
+    assert (run / "bench.json").is_file() and (run / "eval" / "best.pt" / "pr_curves.png").is_file()
+    code, out, _ = invoke("demo", "-o", str(tmp_path / "demo"), "--fast")  # same data: every stage skipped
+    assert code == 0 and out.count("skipped") == 6
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:

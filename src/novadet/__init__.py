@@ -6,10 +6,12 @@ The public API; every CLI verb is a thin shell over the function of the same nam
 from __future__ import annotations
 
 from novadet.api import audit, bench_run, evaluate_run, export_run, split
+from novadet.config import RunConfig, load_config
 from novadet.core.dataset import DetectionDataset, ImageRecord, SplitDataset
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats import read_dataset, write_dataset
 from novadet.errors import ConfigError, DataError, NovadetError
+from novadet.pipeline import run, summarize
 
 __version__ = "0.1.0"
 
@@ -20,6 +22,7 @@ __all__ = [
     "Finding",
     "ImageRecord",
     "NovadetError",
+    "RunConfig",
     "Severity",
     "SplitDataset",
     "__version__",
@@ -27,7 +30,10 @@ __all__ = [
     "bench_run",
     "evaluate_run",
     "export_run",
+    "load_config",
     "read_dataset",
+    "run",
     "split",
+    "summarize",
     "write_dataset",
 ]

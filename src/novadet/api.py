@@ -22,6 +22,7 @@ from novadet.progress import progress_bar
 if TYPE_CHECKING:
     from novadet.deploy.bench import BenchReport
     from novadet.deploy.gate import GateResult
+    from novadet.evaluate.metrics import CocoMetrics
     from novadet.evaluate.report import EvalReport
 
 
@@ -145,11 +146,13 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
 
 def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", half: bool = False,
                int8: bool = False, calib_images: int = 300, precision: str = "auto", max_drop: float = MAX_OVERALL_DROP,
-               max_class_drop: float = MAX_CLASS_DROP, progress: bool = False) -> tuple[Path, GateResult]:
+               max_class_drop: float = MAX_CLASS_DROP, conf: float = 0.001, iou: float = 0.7,
+               source_metrics: CocoMetrics | None = None, progress: bool = False) -> tuple[Path, GateResult]:
     """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and
     gate it: refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop`` on a
-    class. Writes ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact and its
-    gate record go to ``export/refused/``, its evaluation to ``eval/refused/``.
+    class. ``source_metrics`` (the source's score at the same settings) saves re-scoring it. Writes
+    ``export/<artifact>`` and ``export/<artifact>.gate.json``; a refused artifact and its gate record go to
+    ``export/refused/``, its evaluation to ``eval/refused/``.
     """
     from novadet.deploy.gate import check_gate
     from novadet.engines.base import get_engine
@@ -168,16 +171,17 @@ def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", h
         train_images = max(1, sum(1 for _ in (split_dir / "images" / "train").iterdir()))
         artifact = get_engine().export(source, fmt, config.imgsz, run_dir / "export", half=half, int8=int8,
                                        calib_data=split_dir, calib_fraction=min(1.0, calib_images / train_images))
-    before = evaluate_run(run_dir, split=split, progress=progress)
-    after = evaluate_run(run_dir, split=split, artifact=artifact, precision=precision, progress=progress)
-    gate = check_gate(before.coco, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
+    before = source_metrics or evaluate_run(run_dir, split=split, conf=conf, iou=iou, progress=progress).coco
+    after = evaluate_run(run_dir, split=split, artifact=artifact, conf=conf, iou=iou, precision=precision,
+                         progress=progress)
+    gate = check_gate(before, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
     if not gate.passed:
         artifact = _set_aside(artifact, run_dir / "export" / "refused")
         _set_aside(run_dir / "eval" / artifact.name, run_dir / "eval" / "refused")
     write_json(artifact.parent / f"{artifact.name}.gate.json",  # beside it, refused ones included
                {"artifact": str(artifact), "source": str(source), "split": split, "precision": precision,
                 **gate.to_dict(),
-                "source_map50_95": before.coco.map50_95, "artifact_map50_95": after.coco.map50_95})
+                "source_map50_95": before.map50_95, "artifact_map50_95": after.coco.map50_95})
     return artifact, gate
 
 

@@ -21,6 +21,7 @@ from novadet.data.formats.files import LinkMode
 from novadet.errors import ConfigError, NovadetError
 
 if TYPE_CHECKING:
+    from novadet.config import RunConfig
     from novadet.engines.base import TrainConfig
 
 app = typer.Typer(
@@ -296,22 +297,70 @@ def bench(
 
 @app.command()
 @_errors_to_exit
+def run(
+    config_file: Annotated[Path, typer.Argument(help="A novadet.yaml (`novadet init` writes one).")],
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Override the config's run_dir.")] = None,
+    ignore_audit: Annotated[bool, typer.Option(help="Go on when the audit finds a blocking problem.")] = False,
+) -> None:
+    """Audit, split, train, evaluate, export (gated) and benchmark from one config.
+
+    A stage whose inputs and settings are unchanged is skipped; a killed training is resumed.
+    Example: novadet init --data data/ && novadet run novadet.yaml
+    """
+    from novadet.config import load_config
+
+    config = load_config(config_file, run_dir=str(run_dir.resolve()) if run_dir else None)
+    _run_and_summarize(config, ignore_audit=ignore_audit)
+
+
+def _run_and_summarize(config: RunConfig, *, ignore_audit: bool = False) -> None:
+    from novadet.pipeline import run as run_pipeline
+    from novadet.pipeline import summarize
+    from novadet.report.console import stage_line, summary_view
+
+    out.print(f"[bold]novadet run[/] -> {config.run_dir}")
+    run_pipeline(config, ignore_audit=ignore_audit, progress=True, on_stage=lambda o: out.print(stage_line(o)))
+    for part in summary_view(summarize(config.run_dir)):
+        out.print(part)
+
+
+@app.command()
+@_errors_to_exit
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("novadet.yaml"),
+    data: Annotated[str | None, typer.Option(help="Your dataset folder, written into the config.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """Write a commented novadet.yaml with every option at its default.
+
+    Example: novadet init --data data/ && novadet run novadet.yaml
+    """
+    from novadet.atomic import write_text
+    from novadet.config import init_text
+
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: exists; pass --force to replace it")
+    write_text(path, init_text(data))
+    out.print(f"Wrote {path}. Set data: and run_dir:, then: novadet run {path}")
+
+
+@app.command()
+@_errors_to_exit
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
         "novadet-demo"),
-    fast: Annotated[bool, typer.Option("--fast", help="A smaller dataset, for a quick look and tests.")] = False,
+    fast: Annotated[bool, typer.Option("--fast", help="Smaller data and model, fewer epochs: under 2 minutes, "
+                                       "for a quick look and tests.")] = False,
 ) -> None:
-    """Generate a small novel-class dataset (with planted defects), then audit and split it. Offline.
+    """Generate a novel-class dataset (with planted defects) and run the whole pipeline on it. Offline.
 
     Example: novadet demo -o novadet-demo
     """
-    from novadet.demo import run_demo
-    from novadet.report.console import audit_view, split_view
+    from novadet.demo import prepare_demo
 
-    report, result = run_demo(out_dir, fast=fast)
-    for part in [*audit_view(report), *split_view(result)]:
-        out.print(part)
-    out.print(f"Demo data in {out_dir}/data, split in {out_dir}/split. Training follows in a later release.")
+    config = prepare_demo(out_dir, fast=fast)
+    out.print(f"Generated {config.data} and {out_dir / 'novadet.yaml'}")
+    _run_and_summarize(config)
 
 
 def main() -> None:

@@ -1,29 +1,57 @@
-"""``novadet demo``: the journey so far on a generated dataset, offline, in seconds."""
+"""``novadet demo``: the whole journey on a generated novel-class dataset, offline, in minutes on a CPU."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from novadet import api
-from novadet.core.dataset import SplitDataset
-from novadet.data.audit import AuditReport
+import yaml
+
+from novadet.atomic import write_text
+from novadet.config import RunConfig, load_config
 from novadet.data.synthetic import add_defects, make_dataset
 from novadet.errors import ConfigError
 
 _MARKER = ".novadet-demo"
 
+# Sized for a 2-core laptop CPU: the full demo within 10 minutes, --fast within 2 (bench/RESULTS.md).
+_FULL: dict[str, Any] = {
+    "images": 300, "image_size": (320, 240),
+    "train": {"epochs": 20, "imgsz": 320, "batch": 16},
+    "export": {"targets": [{"format": "onnx"}, {"format": "openvino", "precision": "f32"},
+                           {"format": "openvino", "int8": True}], "calib_images": 100},
+    "bench": {"runs": 20},
+}
+_FAST: dict[str, Any] = {
+    "images": 150, "image_size": (160, 120),
+    "train": {"epochs": 25, "imgsz": 160, "batch": 16},
+    "export": {"targets": [{"format": "onnx"}]},
+    "bench": {"runs": 5},
+}
 
-def run_demo(out: Path, *, fast: bool = False, seed: int = 0) -> tuple[AuditReport, SplitDataset]:
-    """Generate a dataset with planted defects in ``out/data``, audit it and split it into ``out/split``.
 
-    ``out`` must be new, empty, or an earlier demo folder (which is replaced).
+def prepare_demo(out: Path, *, fast: bool = False, seed: int = 0) -> RunConfig:
+    """Generate the demo dataset (with planted defects) in ``out/data`` and its config in ``out/novadet.yaml``.
+
+    ``out`` must be new, empty, or an earlier demo folder. The data is the same for the same seed, so a
+    second demo skips every stage that is already done.
     """
     if out.exists() and any(out.iterdir()) and not (out / _MARKER).exists():
         raise ConfigError(f"{out}: exists, is not empty and is not a novadet demo folder; choose another with -o")
     out.mkdir(parents=True, exist_ok=True)
     (out / _MARKER).touch()
-    data = make_dataset(out / "data", num_images=60 if fast else 400, seed=seed, overwrite=True)
+    size = _FAST if fast else _FULL
+    data = make_dataset(out / "data", num_images=size["images"], image_size=size["image_size"], seed=seed,
+                        overwrite=True)
     add_defects(data)
-    report = api.audit(data, progress=True)
-    result = api.split(data, out / "split", seed=seed, overwrite=True, progress=True)
-    return report, result
+    config = {
+        "data": "data", "run_dir": "run-fast" if fast else "run",
+        "audit": {"target_instances": 1000, "min_images": 300},
+        "split": {"seed": seed},
+        "train": {"model": "mobilenetv2-yolo", "freeze": "backbone", "seed": seed, "device": "cpu", **size["train"]},
+        "export": size["export"], "bench": size["bench"],
+    }
+    file = out / "novadet.yaml"
+    write_text(file, "# Written by `novadet demo`; run it again with `novadet run novadet.yaml`.\n"
+               + yaml.safe_dump(config, sort_keys=False))
+    return load_config(file)

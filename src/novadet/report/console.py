@@ -19,6 +19,7 @@ from novadet.data.split import class_shares
 if TYPE_CHECKING:
     from novadet.deploy.bench import BenchReport
     from novadet.evaluate.report import EvalReport
+    from novadet.pipeline import RunSummary, StageOutcome
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _SHOWN_PER_CODE = 3
@@ -142,3 +143,37 @@ def bench_view(report: BenchReport) -> Iterator[RenderableType]:
     yield table
     yield Text("* on the Pareto front (no other artifact is both faster and more accurate)", style="dim")
     yield Text(report.advice, style="green" if report.pick else "yellow")
+
+
+def stage_line(outcome: StageOutcome) -> Text:
+    """One line per pipeline stage as it finishes."""
+    if outcome.status == "skipped":
+        return Text(f"  {outcome.stage:<7} skipped (inputs and settings unchanged)", style="dim")
+    return Text(f"  {outcome.stage:<7} {outcome.status} in {outcome.seconds:.1f} s", style="green")
+
+
+def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
+    """What a run achieved: accuracy per class, the advice, the exports, the pick and where things are."""
+    found = ", ".join(f"{code} {n}" for code, n in summary.findings.items()) or "none"
+    yield Text.assemble(("Data ", "bold"), f"{summary.dataset_images} images, {summary.usable_images} usable; "
+                        f"audit findings: {found} (audit.json)")
+    yield Text.assemble(("Result ", "bold"), f"best.pt on the {summary.split} split ({summary.images} images): "
+                        f"mAP50-95 {summary.map50_95:.3f}, mAP50 {summary.map50:.3f}")
+    table = Table(box=box.SIMPLE)
+    table.add_column("class")
+    table.add_column("AP50-95", justify="right")
+    for name, ap in summary.ap_per_class.items():
+        table.add_row(name, "-" if ap is None else f"{ap:.3f}")
+    yield table
+    for code, message in summary.advice:
+        yield Text.assemble(("advice ", "bold"), (f"{code}: ", "cyan"), message)
+    for artifact, passed, score in summary.exports:
+        verdict = ("accepted", "green") if passed else ("refused", "red")
+        yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}")
+    if summary.pick:
+        yield Text.assemble(("pick ", "bold"), f"{summary.pick}: {summary.pick_ms:.1f} ms per image (p50, batch 1)")
+    else:
+        yield Text(summary.bench_advice, style="yellow")
+    run = summary.run_dir
+    yield Text(f"Everything is in {run}/: audit.json, split/, train/ (history.csv, weights/), "
+               f"eval/best.pt/ (metrics.json, plots), export/ (artifacts, *.gate.json), bench.json, stages.json")

@@ -8,8 +8,10 @@ it cannot find it; matplotlib's DejaVu Sans (installed with Ultralytics) is put 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import warnings
 from functools import cache
 from pathlib import Path
 
@@ -25,9 +27,20 @@ def configure() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
     _provide_fonts(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics")
+    _quiet_exporters()
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+
+
+def _quiet_exporters() -> None:
+    """Export would print torch.jit deprecation warnings, a CUDA probe on CPU-only machines and one NNCF
+    line per graph node it leaves alone; none of them is for the user to act on."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+    # NNCF sets its logger's level when it is imported; a filter outlives that.
+    logging.getLogger("nncf").addFilter(lambda record: record.levelno >= logging.WARNING)
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 def _provide_fonts(settings_dir: Path) -> None:

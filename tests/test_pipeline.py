@@ -1,0 +1,200 @@
+"""`novadet run` end to end on a tiny generated dataset: stages skipped by hash, reruns, resume, audit stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from novadet import run, summarize
+from novadet.config import RunConfig, load_config, parse_config, template
+from novadet.data.synthetic import make_dataset
+from novadet.engines.base import TrainConfig
+from novadet.engines.ultralytics.engine import read_history
+from novadet.errors import ConfigError, DataError
+from novadet.pipeline import STAGES, StageOutcome, data_hash
+
+TINY_TRAIN = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "freeze": "none"}
+
+
+def _write_config(folder: Path, data: Path, **sections: Any) -> Path:
+    config = {"data": str(data), "run_dir": "run", "train": TINY_TRAIN, "export": {"targets": [{"format": "onnx"}]},
+              "bench": {"runs": 2, "threads": 1}} | sections
+    file = folder / "novadet.yaml"
+    file.write_text(yaml.safe_dump(config))
+    return file
+
+
+def _statuses(outcomes: list[StageOutcome]) -> dict[str, str]:
+    return {o.stage: o.status for o in outcomes}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("pipeline") / "data", num_images=40, image_size=(96, 64), seed=5)
+
+
+def test_run_skips_unchanged_stages_and_reruns_from_train(tiny_data: Path, tmp_path: Path) -> None:
+    config_file = _write_config(tmp_path, tiny_data)
+    first = run(load_config(config_file))
+    assert _statuses(first) == dict.fromkeys(STAGES, "ran")
+    run_dir = tmp_path / "run"
+    for output in ("novadet.yaml", "stages.json", "audit.json", "split/manifest.json", "train/weights/best.pt",
+                   "eval/best.pt/metrics.json", "export/best.onnx", "export/best.onnx.gate.json", "bench.json"):
+        assert (run_dir / output).exists(), output
+    split_manifest = (run_dir / "split" / "manifest.json").read_bytes()
+
+    assert _statuses(run(load_config(config_file))) == dict.fromkeys(STAGES, "skipped")
+
+    _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 3})
+    third = _statuses(run(load_config(config_file)))
+    assert third == {"audit": "skipped", "split": "skipped", "train": "ran", "eval": "ran", "export": "ran",
+                     "bench": "ran"}
+    assert len(read_history(run_dir / "train" / "history.csv")) == 3
+    assert (run_dir / "split" / "manifest.json").read_bytes() == split_manifest
+
+    summary = summarize(run_dir)
+    assert set(summary.ap_per_class) == {"disc", "tile", "wedge"}
+    assert summary.exports[0][0] == "export/best.onnx" and summary.pick is not None
+
+
+def test_changing_bench_settings_reruns_bench_only(tiny_data: Path, tmp_path: Path) -> None:
+    config_file = _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 1})
+    run(load_config(config_file))
+    _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 1}, bench={"runs": 2, "threads": 1,
+                                                                                 "budget_ms": 0.001})
+    statuses = _statuses(run(load_config(config_file)))
+    assert [s for s, status in statuses.items() if status == "ran"] == ["bench"]
+    assert summarize(tmp_path / "run").pick is None  # nothing fits 1 microsecond
+
+
+_RUN_SCRIPT = """
+import sys
+from novadet import load_config, run
+run(load_config(sys.argv[1]))
+"""
+
+
+def test_killed_training_is_resumed_not_restarted(tiny_data: Path, tmp_path: Path) -> None:
+    config_file = _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 8})
+    proc = subprocess.Popen([sys.executable, "-c", _RUN_SCRIPT, str(config_file)], env=os.environ.copy())
+    history = tmp_path / "run" / "train" / "history.csv"
+    deadline = time.monotonic() + 180
+    while len(read_history(history)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = read_history(history)
+    assert 2 <= len(before) < 8, "the run should have been killed during training"
+
+    statuses = _statuses(run(load_config(config_file)))
+    assert statuses["audit"] == statuses["split"] == "skipped" and statuses["train"] == "resumed"
+    after = read_history(history)
+    assert [r["epoch"] for r in after] == [str(i) for i in range(8)]
+    assert after[:len(before) - 1] == before[:len(before) - 1]  # finished epochs kept, not redone
+
+
+def test_blocking_audit_stops_the_run_unless_ignored(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data", num_images=30, image_size=(96, 64), seed=6,
+                        classes=("disc", "tile", "ghost"), weights=(0.5, 0.5, 0.0))
+    config = load_config(_write_config(tmp_path, data))
+    with pytest.raises(DataError, match=r"blocking problem.*CLASS_EMPTY.*--ignore-audit"):
+        run(config)
+    assert not (tmp_path / "run" / "split").exists()
+    with pytest.raises(DataError, match="CLASS_EMPTY"):  # a skipped audit still blocks
+        run(config)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_split(outcome: StageOutcome) -> None:
+        if outcome.stage == "split":
+            raise Stop
+
+    with pytest.raises(Stop):
+        run(config, ignore_audit=True, on_stage=stop_after_split)
+    assert (tmp_path / "run" / "split" / "manifest.json").is_file()
+
+
+def test_run_dir_inside_the_dataset_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    config = parse_config({"data": tiny_data, "run_dir": tiny_data / "run"})
+    with pytest.raises(ConfigError, match="inside the dataset folder"):
+        run(config)
+    assert not (tiny_data / "run").exists()
+
+
+def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
+    raw = yaml.safe_load(template())
+    config = parse_config(raw | {"data": tmp_path, "run_dir": tmp_path / "run"})
+    assert config == RunConfig(data=tmp_path, run_dir=tmp_path / "run")
+    assert set(raw) == set(RunConfig.model_fields)
+    for section in ("audit", "split", "eval", "export", "bench"):
+        assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
+    assert set(raw["train"]) == set(TrainConfig().to_dict())
+    for target in raw["export"]["targets"]:
+        assert set(target) == {"format", "half", "int8", "precision"}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("data: d\nbogus: 1\n", "bogus: Extra inputs are not permitted"),
+    ("data: d\nexport: {targets: [{format: tflite}]}\n", "export.targets.0.format: Input should be"),
+    ("data: d\ntrain: {epoch: 3}\n", "unknown training option(s) epoch"),
+    ("data: d\ntrain: {imgsz: 100}\n", "imgsz must be a multiple of 32"),
+    ("data: d\nsplit: {ratios: [0.5, 0.2]}\n", "ratios must be 2 or 3 shares"),
+    ("data: [unclosed\n", "not valid YAML"),
+    ("- a list\n", "expected a mapping"),
+    ("run_dir: x\n", "data: Field required"),
+])
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "novadet.yaml"
+    file.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(file)
+    assert str(info.value).startswith(str(file)) and message in str(info.value)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "novadet.yaml").write_text("data: ../data\ntrain: {freeze: 3}\n")
+    config = load_config(tmp_path / "sub" / "novadet.yaml")
+    assert config.data == tmp_path / "data" and config.run_dir == tmp_path / "sub" / "runs" / "novadet"
+    assert config.train_config().freeze == "3"  # a YAML number of layers is accepted
+
+
+def test_data_hash_follows_content_not_timestamps(tiny_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_data, copy)
+    before = data_hash(copy)
+    label = next((copy / "labels").glob("*.txt"))
+    os.utime(label, (1, 1))
+    (copy / ".cache").write_text("editor litter")
+    assert data_hash(copy) == before
+    label.write_text(label.read_text() + "0 0.5 0.5 0.1 0.1\n")
+    assert data_hash(copy) != before
+
+
+def test_cli_init_and_run_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from novadet.cli import app
+
+    runner = CliRunner()
+    target = tmp_path / "novadet.yaml"
+    result = runner.invoke(app, ["init", str(target), "--data", "my data/"])
+    assert result.exit_code == 0 and load_config(target).data == tmp_path / "my data"
+    result = runner.invoke(app, ["init", str(target)])
+    assert result.exit_code == 2 and "exists; pass --force" in result.stderr
+    result = runner.invoke(app, ["run", str(target)])
+    assert result.exit_code == 2 and "my data: no such dataset folder" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr and not (tmp_path / "runs").exists()

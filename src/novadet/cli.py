@@ -316,9 +316,9 @@ def run(
 def _run_and_summarize(config: RunConfig, *, ignore_audit: bool = False) -> None:
     from novadet.pipeline import run as run_pipeline
     from novadet.pipeline import summarize
-    from novadet.report.console import stage_line, summary_view
+    from novadet.report.console import shown, stage_line, summary_view
 
-    out.print(f"[bold]novadet run[/] -> {config.run_dir}")
+    out.print(f"[bold]novadet run[/] -> {shown(config.run_dir)}")
     run_pipeline(config, ignore_audit=ignore_audit, progress=True, on_stage=lambda o: out.print(stage_line(o)))
     for part in summary_view(summarize(config.run_dir)):
         out.print(part)
@@ -359,7 +359,7 @@ def demo(
     from novadet.demo import prepare_demo
 
     config = prepare_demo(out_dir, fast=fast)
-    out.print(f"Generated {config.data} and {out_dir / 'novadet.yaml'}")
+    out.print(f"Generated {out_dir / 'data'} and {out_dir / 'novadet.yaml'}")
     _run_and_summarize(config)
 
 

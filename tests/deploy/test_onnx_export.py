@@ -105,3 +105,25 @@ def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tm
     assert artifact.name == "best_int8_openvino_model" and any(artifact.glob("*.xml"))
     assert (artifact.parent / f"{artifact.name}.gate.json").is_file()
     assert gate.passed == (gate.reasons == ())
+
+
+_DEPLOY_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np
+from novadet.deploy.predictor import Predictor
+from novadet.deploy.runtimes import forward_for
+dets = Predictor(forward_for(Path(sys.argv[1])), 64).predict_arrays([np.zeros((64, 96, 3), np.uint8)])
+print(sorted(m for m in ("torch", "ultralytics", "torchvision") if m in sys.modules))
+"""
+
+
+def test_deploying_an_onnx_artifact_imports_neither_torch_nor_ultralytics(tiny_trained_run: Path,
+                                                                          tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    onnx = get_engine().export(tiny_trained_run / "train" / "weights" / "best.pt", "onnx", 64, tmp_path)
+    result = subprocess.run([sys.executable, "-c", _DEPLOY_SCRIPT, str(onnx)], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -174,6 +175,14 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
         yield Text.assemble(("pick ", "bold"), f"{summary.pick}: {summary.pick_ms:.1f} ms per image (p50, batch 1)")
     else:
         yield Text(summary.bench_advice, style="yellow")
-    run = summary.run_dir
+    run = shown(summary.run_dir)
     yield Text(f"Everything is in {run}/: audit.json, split/, train/ (history.csv, weights/), "
                f"eval/best.pt/ (metrics.json, plots), export/ (artifacts, *.gate.json), bench.json, stages.json")
+
+
+def shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it, as a person would type it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)

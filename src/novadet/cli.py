@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Detect objects no pretrained model knows: audit and split your data, train, evaluate, ship to the edge.",
-    epilog="Example: novadet audit data/ --json audit.json && novadet split data/ -o ds/ --seed 0",
+    epilog="Example: novadet init --data data/ && novadet run novadet.yaml   (or each verb: novadet audit data/ ...)",
 )
 out = Console()
 err = Console(stderr=True)

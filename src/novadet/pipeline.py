@@ -94,12 +94,11 @@ def summarize(run_dir: Path) -> RunSummary:
     audit = _read_json(run_dir / "audit.json")
     metrics = _read_json(run_dir / "eval" / "best.pt" / "metrics.json")
     bench = _read_json(run_dir / "bench.json")
-    gates = sorted((run_dir / "export").rglob("*.gate.json"))
     exports = []
-    for file in gates:
+    for file in sorted((run_dir / "export").rglob("*.gate.json")):  # beside its artifact, refused ones too
         gate = _read_json(file)
-        exports.append((Path(gate["artifact"]).relative_to(run_dir.resolve()).as_posix(), bool(gate["passed"]),
-                        float(gate["artifact_map50_95"])))
+        artifact = (file.parent / file.name.removesuffix(".gate.json")).relative_to(run_dir)
+        exports.append((artifact.as_posix(), bool(gate["passed"]), float(gate["artifact_map50_95"])))
     pick_row = next((r for r in bench["artifacts"] if r["artifact"] == bench["pick"]), None)
     codes = Counter(f["code"] for f in audit["findings"])
     return RunSummary(run_dir=run_dir, dataset_images=audit["num_images"], usable_images=audit["usable_images"],

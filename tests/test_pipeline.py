@@ -198,3 +198,20 @@ def test_cli_init_and_run_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(target)])
     assert result.exit_code == 2 and "my data: no such dataset folder" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import novadet.pipeline
+    from novadet.cli import app
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(novadet.pipeline, "run", interrupted)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "novadet.yaml").write_text("data: data\n")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "novadet.yaml")])
+    assert result.exit_code == 130 and "interrupted" in result.stderr and "run the same command again" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

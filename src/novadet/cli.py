@@ -44,7 +44,8 @@ class _State:
 
 
 def _errors_to_exit(fn: F) -> F:
-    """Turn a NovadetError (or an OS error on a named file) into one line and exit status 2."""
+    """Turn a NovadetError (or an OS error on a named file) into one line and exit status 2, Ctrl-C into one
+    line and exit status 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -55,6 +56,12 @@ def _errors_to_exit(fn: F) -> F:
                 raise
             err.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            if _State.debug:
+                raise
+            err.print("interrupted; what finished is kept: run the same command again to go on "
+                      "(novadet run resumes a training, novadet train needs --resume)", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 

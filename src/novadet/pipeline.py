@@ -86,6 +86,7 @@ class RunSummary:
     exports: tuple[tuple[str, bool, float], ...]  # (artifact, passed the gate, mAP50-95)
     pick: str | None
     pick_ms: float | None
+    pick_map50_95: float | None
     bench_advice: str
 
 
@@ -107,7 +108,7 @@ def summarize(run_dir: Path) -> RunSummary:
                       ap_per_class=metrics["coco"]["ap_per_class"],
                       advice=tuple((a["code"], a["message"]) for a in metrics["advice"]),
                       exports=tuple(exports), pick=bench["pick"], pick_ms=pick_row["p50_ms"] if pick_row else None,
-                      bench_advice=bench["advice"])
+                      pick_map50_95=pick_row["map50_95"] if pick_row else None, bench_advice=bench["advice"])
 
 
 def _read_json(file: Path) -> Any:

@@ -172,7 +172,9 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
         verdict = ("accepted", "green") if passed else ("refused", "red")
         yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}")
     if summary.pick:
-        yield Text.assemble(("pick ", "bold"), f"{summary.pick}: {summary.pick_ms:.1f} ms per image (p50, batch 1)")
+        accuracy = "" if summary.pick_map50_95 is None else f", mAP50-95 {summary.pick_map50_95:.3f}"
+        yield Text.assemble(("pick ", "bold"), f"{summary.pick}: {summary.pick_ms:.1f} ms per image "
+                            f"(p50, batch 1){accuracy}")
     else:
         yield Text(summary.bench_advice, style="yellow")
     run = shown(summary.run_dir)

@@ -130,6 +130,24 @@ def test_run_dir_inside_the_dataset_is_refused(tiny_data: Path, tmp_path: Path) 
     assert not (tiny_data / "run").exists()
 
 
+def test_a_foreign_or_busy_run_dir_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    import fcntl
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("mine")
+    config = parse_config({"data": tiny_data, "run_dir": tmp_path / "run"})
+    with pytest.raises(ConfigError, match="was not made by novadet run"):
+        run(config)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.yaml"]
+
+    busy = parse_config({"data": tiny_data, "run_dir": tmp_path / "busy"})
+    (tmp_path / "busy").mkdir()
+    with (tmp_path / "busy" / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(ConfigError, match="another novadet run is working in this folder"):
+            run(busy)
+
+
 def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     raw = yaml.safe_load(template())
     config = parse_config(raw | {"data": tmp_path, "run_dir": tmp_path / "run"})

@@ -13,7 +13,8 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from novadet import api
 from novadet.atomic import write_json, write_text
 from novadet.config import RunConfig, to_yaml
 from novadet.data.formats.files import check_outside
-from novadet.errors import DataError
+from novadet.errors import ConfigError, DataError
 
 STAGES = ("audit", "split", "train", "eval", "export", "bench")
 STATE_FILE = "stages.json"
@@ -54,19 +55,40 @@ def run(config: RunConfig, *, ignore_audit: bool = False, progress: bool = False
     """
     run_dir = config.run_dir
     check_outside(run_dir, config.data)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} - {".lock"} and not (run_dir / STATE_FILE).is_file():
+        raise ConfigError(f"{run_dir}: exists, is not empty and was not made by novadet run (no {STATE_FILE}); "
+                          "choose another run_dir so nothing in it is replaced")
     stages = _stages(config, progress)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "novadet.yaml", to_yaml(config))
-    state = _read_state(run_dir)
-    outcomes = []
-    for stage in stages:
-        outcome = _run_stage(stage, state, run_dir, config, progress)
-        outcomes.append(outcome)
-        if on_stage:
-            on_stage(outcome)
-        if stage.name == "audit" and not ignore_audit:
-            _stop_if_blocked(run_dir)
+    with _exclusive(run_dir):
+        state = _read_state(run_dir)
+        _write_state(run_dir, state)  # from now on the folder is recognisably a run's
+        write_text(run_dir / "novadet.yaml", to_yaml(config))
+        outcomes = []
+        for stage in stages:
+            outcome = _run_stage(stage, state, run_dir, config, progress)
+            outcomes.append(outcome)
+            if on_stage:
+                on_stage(outcome)
+            if stage.name == "audit" and not ignore_audit:
+                _stop_if_blocked(run_dir)
     return outcomes
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold a lock on the run folder so two runs cannot interleave their stages in it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one run at a time is on the user
+        yield
+        return
+    with (run_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"{run_dir}: another novadet run is working in this folder") from None
+        yield
 
 
 @dataclass(frozen=True)

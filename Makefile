@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	$(BIN)/python bench/train_bccd.py --split bench/out/bccd-split
 	$(BIN)/python bench/eval_bench.py
+	$(BIN)/python bench/demo_bench.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

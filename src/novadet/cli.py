@@ -348,7 +348,8 @@ def init(
     if path.exists() and not force:
         raise ConfigError(f"{path}: exists; pass --force to replace it")
     write_text(path, init_text(data))
-    out.print(f"Wrote {path}. Set data: and run_dir:, then: novadet run {path}")
+    todo = "Check run_dir:" if data else "Set data: and run_dir:"
+    out.print(f"Wrote {path}. {todo} then: novadet run {path}")
 
 
 @app.command()
@@ -356,7 +357,7 @@ def init(
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
         "novadet-demo"),
-    fast: Annotated[bool, typer.Option("--fast", help="Smaller data and model, fewer epochs: under 2 minutes, "
+    fast: Annotated[bool, typer.Option("--fast", help="Fewer, smaller images and ONNX only: about a minute, "
                                        "for a quick look and tests.")] = False,
 ) -> None:
     """Generate a novel-class dataset (with planted defects) and run the whole pipeline on it. Offline.

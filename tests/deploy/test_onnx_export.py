@@ -48,7 +48,7 @@ def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
 def test_tensorrt_without_cuda_fails_plainly_before_exporting(tiny_trained_run: Path) -> None:
-    with pytest.raises(ConfigError, match="TensorRT export needs a CUDA GPU visible to torch"):
+    with pytest.raises(ConfigError, match="TensorRT needs a CUDA GPU visible to torch"):
         export_run(tiny_trained_run, "tensorrt")
     assert not list((tiny_trained_run / "train" / "weights").glob("*.onnx"))
 

@@ -79,10 +79,7 @@ class UltralyticsEngine:
 
         def forward(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                out = model(torch.from_numpy(batch).to(device))
-            raw = out[0] if isinstance(out, (list, tuple)) else out
-            result: np.ndarray = raw.float().cpu().numpy()
-            return result
+                return _raw_output(model(torch.from_numpy(batch).to(device)))
 
         return forward
 
@@ -104,7 +101,7 @@ class UltralyticsEngine:
         extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}
         if fmt == "tensorrt":
             _check_tensorrt()
-            extra.update(device=0, workspace=None)
+            extra["device"] = 0
         if half:
             extra["quantize"] = 16
         if int8 and calib_data is not None:
@@ -141,8 +138,9 @@ def _check_tensorrt() -> None:
                                      ("the tensorrt package", importlib.util.find_spec("tensorrt") is not None))
                if not ok]
     if missing:
-        raise ConfigError(f"TensorRT export needs {' and '.join(missing)}; none here. Export ONNX or OpenVINO, or "
-                          "run this on the NVIDIA machine that will deploy the model (pip install tensorrt)")
+        raise ConfigError(f"TensorRT needs {' and '.join(missing)}, which this machine lacks. Export ONNX or "
+                          "OpenVINO, or run this on the NVIDIA machine that will deploy the model "
+                          "(pip install tensorrt)")
 
 
 def _tensorrt_forward(engine: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -156,12 +154,16 @@ def _tensorrt_forward(engine: Path, device: str) -> Callable[[np.ndarray], np.nd
     backend = AutoBackend(str(engine), device=where, verbose=False)
 
     def forward(batch: np.ndarray) -> np.ndarray:
-        out = backend(torch.from_numpy(batch).to(where))
-        raw = out[0] if isinstance(out, (list, tuple)) else out
-        result: np.ndarray = raw.float().cpu().numpy()
-        return result
+        return _raw_output(backend(torch.from_numpy(batch).to(where)))
 
     return forward
+
+
+def _raw_output(out: Any) -> np.ndarray:
+    """The (B, 4 + C, anchors) tensor of a Detect model's output, as float32 numpy."""
+    raw = out[0] if isinstance(out, (list, tuple)) else out
+    result: np.ndarray = raw.float().cpu().numpy()
+    return result
 
 
 def _tagged(name: str, tag: str) -> str:

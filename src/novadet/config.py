@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
@@ -63,6 +63,12 @@ class ExportTarget(_Section):
     int8: bool = False
     precision: Literal["auto", "f32"] = "auto"
 
+    @model_validator(mode="after")
+    def _one_compression(self) -> ExportTarget:
+        if self.half and self.int8:
+            raise ValueError("choose half or int8, not both")
+        return self
+
 
 DEFAULT_TARGETS = (ExportTarget(format="onnx"), ExportTarget(format="openvino", precision="f32"),
                    ExportTarget(format="openvino", int8=True))
@@ -103,6 +109,13 @@ class RunConfig(_Section):
     def _train(cls, value: dict[str, Any]) -> dict[str, Any]:
         return train_options(value).to_dict()
 
+    @model_validator(mode="after")
+    def _eval_split_exists(self) -> RunConfig:
+        if self.eval.split == "test" and len(self.split.ratios) < 3:
+            raise ValueError("eval.split is test but split.ratios make no test split; give three ratios or "
+                             "set eval.split: val")
+        return self
+
     def train_config(self) -> TrainConfig:
         """The validated training options."""
         return train_options(self.train)
@@ -140,9 +153,9 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> RunConfig:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
+        where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {where}: {message}") from exc
+        raise ConfigError(f"{source}: {where + ': ' if where else ''}{message}") from exc
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
 

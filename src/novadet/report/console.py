@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -167,7 +168,7 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
         table.add_row(name, "-" if ap is None else f"{ap:.3f}")
     yield table
     for code, message in summary.advice:
-        yield Text.assemble(("advice ", "bold"), (f"{code}: ", "cyan"), message)
+        yield Text.assemble(("advice ", "bold"), (f"{code}: ", "cyan"), in_config_terms(message))
     for artifact, passed, score in summary.exports:
         verdict = ("accepted", "green") if passed else ("refused", "red")
         yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}")
@@ -188,3 +189,25 @@ def shown(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (\d+(?:\.\d+)?|[a-z][\w-]*))?")
+
+
+def in_config_terms(advice: str) -> str:
+    """Advice names ``novadet train`` flags; under ``novadet run`` the same options are ``train:`` keys.
+
+    >>> in_config_terms("train longer, e.g. --epochs 30. Or use --sampler repeat-factor (and --focal-gamma 2).")
+    'train longer, e.g. train.epochs: 30. Or use train.sampler: repeat-factor (and train.focal_gamma: 2).'
+    """
+    from novadet.engines.base import TrainConfig
+
+    options = set(TrainConfig.__dataclass_fields__)
+
+    def reword(match: re.Match[str]) -> str:
+        key = match.group(1).replace("-", "_")
+        if key not in options:
+            return match.group(0)
+        return f"train.{key}: {match.group(2)}" if match.group(2) else f"train.{key}"
+
+    return _FLAG.sub(reword, advice)

@@ -107,7 +107,7 @@ class RunConfig(_Section):
     @field_validator("train")
     @classmethod
     def _train(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return train_options(value).to_dict()
+        return TrainConfig.from_dict(value, "train").to_dict()
 
     @model_validator(mode="after")
     def _eval_split_exists(self) -> RunConfig:
@@ -118,14 +118,7 @@ class RunConfig(_Section):
 
     def train_config(self) -> TrainConfig:
         """The validated training options."""
-        return train_options(self.train)
-
-
-def train_options(values: dict[str, Any]) -> TrainConfig:
-    """``train:`` as a TrainConfig; YAML numbers for ``freeze`` (a layer count) are accepted."""
-    if isinstance(values.get("freeze"), int):
-        values = {**values, "freeze": str(values["freeze"])}
-    return TrainConfig.from_dict(values, "train")
+        return TrainConfig.from_dict(self.train, "train")
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:

@@ -22,6 +22,22 @@ def test_bad_train_options(kwargs: dict[str, object], message: str) -> None:
         TrainConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("values", "message"), [
+    ({"epochs": "many"}, "cfg.yaml: epochs: Input should be a valid integer"),
+    ({"grayscale": "sometimes"}, "cfg.yaml: grayscale: Input should be a valid boolean"),
+    ({"extra": [1]}, "cfg.yaml: extra: Input should be a valid dictionary"),
+    ({"augment": 3}, "augment must be one of none, light, default, heavy"),
+])
+def test_from_dict_names_a_wrongly_typed_option(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(values, "cfg.yaml")
+
+
+def test_from_dict_takes_yaml_scalars() -> None:
+    config = TrainConfig.from_dict({"freeze": 3, "epochs": "12", "workers": None, "focal_gamma": 2})
+    assert (config.freeze, config.epochs, config.workers, config.focal_gamma) == ("3", 12, None, 2.0)
+
+
 def test_registry() -> None:
     assert list_engines() == ["ultralytics"]
     with pytest.raises(ConfigError, match="unknown engine 'mmdet'"):

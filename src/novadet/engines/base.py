@@ -6,9 +6,10 @@ import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_origin, get_type_hints
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from novadet.errors import ConfigError
 
@@ -87,13 +88,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> TrainConfig:
-        """Build from a mapping (a config file's ``train:`` section), naming ``source`` in errors."""
+        """Build from a mapping (a config file's ``train:`` section), naming ``source`` in errors.
+
+        Each value is checked against its option's type first, so a wrong one is a ConfigError, not a crash;
+        a YAML number for ``freeze`` (a layer count) is accepted.
+        """
         valid = [f.name for f in fields(cls)]
         unknown = sorted(set(values) - set(valid))
         if unknown:
             raise ConfigError(f"{source}: unknown training option(s) {', '.join(unknown)}; "
                               f"valid: {', '.join(valid)}")
-        return cls(**values)
+        return cls(**{name: _typed(name, value, source) for name, value in values.items()})
+
+
+def _typed(name: str, value: Any, source: str) -> Any:
+    """``value`` as option ``name``'s type; choices (Literal) are left to ``__post_init__``, which lists them."""
+    hint = get_type_hints(TrainConfig)[name]
+    if name == "freeze" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if get_origin(hint) is Literal:
+        return value
+    try:
+        return TypeAdapter(hint).validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {name}: {exc.errors()[0]['msg']}, got {value!r}") from None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +19,21 @@ BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
 
 # novadet's cache (and so Ultralytics' settings) go to a throw-away folder, never the home folder.
 os.environ["NOVADET_CACHE"] = tempfile.mkdtemp(prefix="novadet-test-cache-")
+
+
+def kill_after_epochs(script: str, args: list[str], history: Path, epochs: int = 2,
+                      timeout_s: float = 180) -> list[dict[str, str]]:
+    """Run ``python -c script args`` and kill -9 it once ``history`` (a history.csv) holds ``epochs`` rows;
+    return the rows it left."""
+    from novadet.engines.ultralytics.engine import read_history
+
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], env=os.environ.copy())
+    deadline = time.monotonic() + timeout_s
+    while len(read_history(history)) < epochs and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return read_history(history)
 
 
 def tree_fingerprint(root: Path) -> dict[str, str]:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,8 @@ from novadet.engines.base import TrainConfig
 from novadet.engines.ultralytics.engine import read_history
 from novadet.errors import ConfigError, DataError
 from novadet.pipeline import STAGES, StageOutcome, data_hash
+
+from .conftest import kill_after_epochs
 
 TINY_TRAIN = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "freeze": "none"}
 
@@ -84,14 +82,8 @@ run(load_config(sys.argv[1]))
 
 def test_killed_training_is_resumed_not_restarted(tiny_data: Path, tmp_path: Path) -> None:
     config_file = _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 8})
-    proc = subprocess.Popen([sys.executable, "-c", _RUN_SCRIPT, str(config_file)], env=os.environ.copy())
     history = tmp_path / "run" / "train" / "history.csv"
-    deadline = time.monotonic() + 180
-    while len(read_history(history)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = read_history(history)
+    before = kill_after_epochs(_RUN_SCRIPT, [str(config_file)], history)
     assert 2 <= len(before) < 8, "the run should have been killed during training"
 
     statuses = _statuses(run(load_config(config_file)))

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,8 @@ from novadet.engines.base import TrainConfig, get_engine
 from novadet.engines.ultralytics.engine import build_trainer, read_history
 from novadet.errors import ConfigError, DataError, WeightsError
 from novadet.weights import resolve
+
+from ..conftest import kill_after_epochs
 
 TINY = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu"}
 
@@ -150,14 +148,8 @@ get_engine().train(Path(sys.argv[1]), Path(sys.argv[2]),
 
 def test_resume_after_kill_9(tiny_split: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", _TRAIN_SCRIPT, str(tiny_split), str(run)], env=os.environ.copy())
     history = run / "train" / "history.csv"
-    deadline = time.monotonic() + 120
-    while len(read_history(history)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    before = read_history(history)
+    before = kill_after_epochs(_TRAIN_SCRIPT, [str(tiny_split), str(run)], history, timeout_s=120)
     assert 2 <= len(before) < 8, "the run should have been killed mid-way"
     result = get_engine().resume(run, progress=False)
     after = read_history(history)

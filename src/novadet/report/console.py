@@ -200,9 +200,11 @@ def in_config_terms(advice: str) -> str:
     >>> in_config_terms("train longer, e.g. --epochs 30. Or use --sampler repeat-factor (and --focal-gamma 2).")
     'train longer, e.g. train.epochs: 30. Or use train.sampler: repeat-factor (and train.focal_gamma: 2).'
     """
+    from dataclasses import fields
+
     from novadet.engines.base import TrainConfig
 
-    options = set(TrainConfig.__dataclass_fields__)
+    options = {f.name for f in fields(TrainConfig)}
 
     def reword(match: re.Match[str]) -> str:
         key = match.group(1).replace("-", "_")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from novadet.core.detections import Detections
 
 Forward = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
 PAD_VALUE = 114  # Ultralytics' letterbox grey
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ class Predictor:
     def predict_arrays(self, images: Sequence[npt.NDArray[np.uint8]]) -> list[Detections]:
         """Detections for RGB uint8 images (H, W, 3)."""
         out: list[Detections] = []
-        for start in range(0, len(images), self.batch):
-            batch, boxes = preprocess(images[start:start + self.batch], self.imgsz)
+        for chunk in _chunks(images, self.batch):
+            batch, boxes = preprocess(chunk, self.imgsz)
             out += postprocess(self.forward(batch), boxes, conf=self.conf, iou=self.iou, max_det=self.max_det)
         return out
 
@@ -126,6 +128,6 @@ class Predictor:
         return out
 
 
-def _chunks(items: Sequence[Path], size: int) -> Iterator[Sequence[Path]]:
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]

@@ -16,6 +16,7 @@ from novadet.data.formats import read_dataset, yolo
 from novadet.data.formats.files import LinkMode, check_outside
 from novadet.data.split import DEFAULT_RATIOS, check_ratios, class_shares, split_dataset
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
+from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
 from novadet.progress import progress_bar
 
@@ -145,7 +146,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None, *, split: 
 
 
 def export_run(run_dir: str | Path, fmt: str = "onnx", *, split: str = "test", half: bool = False,
-               int8: bool = False, calib_images: int = 300, precision: str = "auto", max_drop: float = MAX_OVERALL_DROP,
+               int8: bool = False, calib_images: int = CALIB_IMAGES, precision: str = "auto",
+               max_drop: float = MAX_OVERALL_DROP,
                max_class_drop: float = MAX_CLASS_DROP, conf: float = 0.001, iou: float = 0.7,
                source_metrics: CocoMetrics | None = None, progress: bool = False) -> tuple[Path, GateResult]:
     """Export ``best.pt``, score it and the source on ``split`` with the same Predictor and metrics, and

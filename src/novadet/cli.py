@@ -18,6 +18,8 @@ from novadet import api
 from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
 from novadet.data.formats.files import LinkMode
+from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
+from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError, NovadetError
 
 if TYPE_CHECKING:
@@ -252,12 +254,13 @@ def export(
     half: Annotated[bool, typer.Option("--half", help="FP16 weights (and FP16 compute on TensorRT).")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="INT8: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX, "
                                        "TensorRT's calibrator; calibrated on train images.")] = False,
-    calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = 300,
+    calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = CALIB_IMAGES,
     split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
     precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
-    max_drop: Annotated[float, typer.Option(help="Refuse if mAP50-95 drops more than this, points.")] = 1.0,
+    max_drop: Annotated[float, typer.Option(help="Refuse if mAP50-95 drops more than this, points.")
+                        ] = MAX_OVERALL_DROP,
     max_class_drop: Annotated[float, typer.Option(help="Refuse if a class's AP50-95 drops more than this, "
-                                                  "points.")] = 3.0,
+                                                  "points.")] = MAX_CLASS_DROP,
 ) -> None:
     """Export best.pt, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 

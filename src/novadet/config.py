@@ -18,6 +18,7 @@ from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
 from novadet.data.split import DEFAULT_RATIOS, check_ratios
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
+from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.engines.base import TrainConfig
 from novadet.errors import ConfigError
 
@@ -78,7 +79,7 @@ class ExportOptions(_Section):
     """``export:`` the artifacts, their INT8 calibration and the accuracy gate."""
 
     targets: tuple[ExportTarget, ...] = DEFAULT_TARGETS
-    calib_images: int = Field(300, ge=1)
+    calib_images: int = Field(CALIB_IMAGES, ge=1)
     max_drop: float = MAX_OVERALL_DROP
     max_class_drop: float = MAX_CLASS_DROP
 

@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from novadet.deploy.predictor import preprocess
+CALIB_IMAGES = 300  # train images that calibrate INT8 (OpenVINO's NNCF and ONNX Runtime's QDQ alike)
 
 
 def quantize_onnx(model: Path, calibration: Sequence[Path], imgsz: int, out: Path) -> Path:
     """Write an INT8 QDQ copy of ``model`` at ``out``, calibrated on ``calibration`` images."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from novadet.deploy.predictor import preprocess
 
     class _Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self, name: str) -> None:

@@ -37,9 +37,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from novadet.deploy.predictor import Predictor, preprocess
-    from novadet.deploy.runtimes import onnx_forward
+    from novadet.engines.predictor import Predictor, preprocess
+    from novadet.engines.runtimes import onnx_forward
     from novadet.engines.ultralytics import environment
+    from novadet.engines.ultralytics.head import HEAD
 
     environment.configure()
     from ultralytics.models.yolo.model import YOLO
@@ -47,7 +48,7 @@ def main() -> None:
     rgb = np.asarray(Image.open(args.image).convert("RGB"))
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     forward = onnx_forward(args.model)
-    predictor = Predictor(forward, args.imgsz, conf=0.25, batch=1)
+    predictor = Predictor(forward, HEAD, args.imgsz, conf=0.25, batch=1)
     batch, _ = preprocess([rgb], args.imgsz)
     yolo = YOLO(str(args.model), task="detect")
     contenders: dict[str, Callable[[], object]] = {

@@ -39,15 +39,14 @@ if kind == "ultralytics":
     model.train(data=str(split / "data.yaml"), epochs=1, imgsz=imgsz, batch=16, device="cpu", val=False,
                 plots=False, project=str(work), name=kind, exist_ok=True, verbose=False)
 else:
-    from novadet.engines.base import TrainConfig
+    from novadet import RunDir, TrainConfig, read_split
     from novadet.engines.ultralytics.engine import build_trainer
     workers = int(kind.split("-w")[1]) if "-w" in kind else None
     cfg = TrainConfig(epochs=1, imgsz=imgsz, batch=16, device="cpu", workers=workers,
                       freeze="backbone" if kind.startswith("novadet-frozen") else "none", extra={"val": False})
-    trainer, display = build_trainer(split, work / kind, cfg, progress=False)
+    trainer = build_trainer(read_split(split), RunDir(work / kind), cfg)
     trainer.add_callback("on_train_epoch_start", start); trainer.add_callback("on_train_epoch_end", end)
-    with display:
-        trainer.train()
+    trainer.train()
 print(json.dumps({"img_per_s": marks["images"] / (marks["end"] - marks["start"])}))
 """
 
@@ -60,10 +59,10 @@ def throughput(kind: str, split: Path, imgsz: int) -> float:
 
 
 def accuracy_row(name: str, split: Path, work: Path, epochs: int, imgsz: int, **kwargs: str) -> dict[str, float]:
-    from novadet.engines.base import TrainConfig, get_engine
+    from novadet import TrainConfig, train
 
-    result = get_engine().train(split, work / name, TrainConfig(epochs=epochs, imgsz=imgsz, batch=16, device="cpu",
-                                                                **kwargs), progress=False)  # type: ignore[arg-type]
+    result = train(split, work / name, TrainConfig(epochs=epochs, imgsz=imgsz, batch=16, device="cpu",
+                                                   **kwargs))  # type: ignore[arg-type]
     from ultralytics import YOLO
 
     metrics = YOLO(str(result.best)).val(data=str(split / "data.yaml"), split="test", imgsz=imgsz, batch=16,

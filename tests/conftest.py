@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from novadet.core.run import RunDir
+from novadet.core.training import History, TrainConfig
 from novadet.data.synthetic import add_defects, make_dataset
 
 BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
@@ -21,19 +23,17 @@ BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
 os.environ["NOVADET_CACHE"] = tempfile.mkdtemp(prefix="novadet-test-cache-")
 
 
-def kill_after_epochs(script: str, args: list[str], history: Path, epochs: int = 2,
-                      timeout_s: float = 180) -> list[dict[str, str]]:
-    """Run ``python -c script args`` and kill -9 it once ``history`` (a history.csv) holds ``epochs`` rows;
-    return the rows it left."""
-    from novadet.engines.ultralytics.engine import read_history
-
+def kill_after_epochs(script: str, args: list[str], run: RunDir, epochs: int = 2,
+                      timeout_s: float = 180) -> History:
+    """Run ``python -c script args`` and kill -9 it once ``run``'s history holds ``epochs`` rows; return the
+    history it left."""
     proc = subprocess.Popen([sys.executable, "-c", script, *args], env=os.environ.copy())
     deadline = time.monotonic() + timeout_s
-    while len(read_history(history)) < epochs and proc.poll() is None and time.monotonic() < deadline:
+    while len(run.read_history()) < epochs and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    return read_history(history)
+    return run.read_history()
 
 
 def tree_fingerprint(root: Path) -> dict[str, str]:
@@ -69,12 +69,10 @@ def bccd() -> Path:
 @pytest.fixture(scope="session")
 def tiny_trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder from 3 CPU epochs on a generated split (96x64 images, 64 px): for eval and export."""
-    from novadet import split
-    from novadet.engines.base import TrainConfig, get_engine
+    from novadet import split, train
 
     root = tmp_path_factory.mktemp("trained")
     make_dataset(root / "data", num_images=40, image_size=(96, 64), seed=4)
     split(root / "data", root / "split", seed=0)
-    get_engine().train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu",
-                                                                  freeze="none"), progress=False)
+    train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu", freeze="none"))
     return root / "run"

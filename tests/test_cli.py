@@ -43,7 +43,7 @@ def test_malformed_label_names_file_and_line(tiny_yolo: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--ratios", "0.8", "0.3", "0.1"], "ratios must be 2 or 3 shares"),
-    (["--near-threshold", "99"], "threshold must be -1"),
+    (["--near-threshold", "99"], "--near-threshold: Input should be less than or equal to 64"),
 ])
 def test_bad_options_exit_2(tiny_yolo: Path, args: list[str], message: str) -> None:
     code, _, err = invoke("split", str(tiny_yolo), "-o", str(tiny_yolo.parent / "out"), *args)
@@ -117,7 +117,7 @@ def test_train_cli_errors(tiny_yolo: Path, tmp_path: Path) -> None:
     assert code == 2 and "imgsz must be a multiple of 32" in err
     (tmp_path / "bad.yaml").write_text("epoch: 3\n")
     code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"), "--config", str(tmp_path / "bad.yaml"))
-    assert code == 2 and "bad.yaml: unknown training option(s) epoch; valid: model" in err
+    assert code == 2 and "bad.yaml: unknown training option(s) epoch; valid: engine, model" in err
 
 
 def test_train_cli_end_to_end(tiny_yolo: Path, tmp_path: Path) -> None:

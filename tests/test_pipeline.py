@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from novadet import run, summarize
-from novadet.config import RunConfig, load_config, parse_config, template
+from novadet import RunDir, run, summarize
+from novadet.core.run import StageOutcome
+from novadet.core.training import TrainConfig
 from novadet.data.synthetic import make_dataset
-from novadet.engines.base import TrainConfig
-from novadet.engines.ultralytics.engine import read_history
 from novadet.errors import ConfigError, DataError
-from novadet.pipeline import STAGES, StageOutcome, data_hash
+from novadet.pipeline.config import RunConfig, load_config, parse_config
+from novadet.pipeline.stages import STAGES, data_hash
+from novadet.pipeline.template import template
 
 from .conftest import kill_after_epochs
 
@@ -55,7 +56,7 @@ def test_run_skips_unchanged_stages_and_reruns_from_train(tiny_data: Path, tmp_p
     third = _statuses(run(load_config(config_file)))
     assert third == {"audit": "skipped", "split": "skipped", "train": "ran", "eval": "ran", "export": "ran",
                      "bench": "ran"}
-    assert len(read_history(run_dir / "train" / "history.csv")) == 3
+    assert len(RunDir(run_dir).read_history()) == 3
     assert (run_dir / "split" / "manifest.json").read_bytes() == split_manifest
 
     summary = summarize(run_dir)
@@ -82,15 +83,15 @@ run(load_config(sys.argv[1]))
 
 def test_killed_training_is_resumed_not_restarted(tiny_data: Path, tmp_path: Path) -> None:
     config_file = _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 8})
-    history = tmp_path / "run" / "train" / "history.csv"
-    before = kill_after_epochs(_RUN_SCRIPT, [str(config_file)], history)
+    folder = RunDir(tmp_path / "run")
+    before = kill_after_epochs(_RUN_SCRIPT, [str(config_file)], folder)
     assert 2 <= len(before) < 8, "the run should have been killed during training"
 
     statuses = _statuses(run(load_config(config_file)))
     assert statuses["audit"] == statuses["split"] == "skipped" and statuses["train"] == "resumed"
-    after = read_history(history)
-    assert [r["epoch"] for r in after] == [str(i) for i in range(8)]
-    assert after[:len(before) - 1] == before[:len(before) - 1]  # finished epochs kept, not redone
+    after = folder.read_history()
+    assert [r["epoch"] for r in after.rows] == list(range(8))
+    assert after.rows[:len(before) - 1] == before.rows[:len(before) - 1]  # finished epochs kept, not redone
 
 
 def test_blocking_audit_stops_the_run_unless_ignored(tmp_path: Path) -> None:
@@ -148,6 +149,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     for section in ("audit", "split", "eval", "export", "bench"):
         assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
     assert set(raw["train"]) == set(TrainConfig().to_dict())
+    assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
     for target in raw["export"]["targets"]:
         assert set(target) == {"format", "half", "int8", "precision"}
 
@@ -180,7 +182,7 @@ def test_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     (tmp_path / "sub" / "novadet.yaml").write_text("data: ../data\ntrain: {freeze: 3}\n")
     config = load_config(tmp_path / "sub" / "novadet.yaml")
     assert config.data == tmp_path / "data" and config.run_dir == tmp_path / "sub" / "runs" / "novadet"
-    assert config.train_config().freeze == "3"  # a YAML number of layers is accepted
+    assert config.train.freeze == "3"  # a YAML number of layers is accepted
 
 
 def test_data_hash_follows_content_not_timestamps(tiny_data: Path, tmp_path: Path) -> None:
@@ -216,13 +218,13 @@ def test_cli_init_and_run_errors(tmp_path: Path) -> None:
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import novadet.pipeline
+    import novadet.pipeline.runner
     from novadet.cli import app
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(novadet.pipeline, "run", interrupted)
+    monkeypatch.setattr(novadet.pipeline.runner, "run", interrupted)
     (tmp_path / "data").mkdir()
     (tmp_path / "novadet.yaml").write_text("data: data\n")
     result = CliRunner().invoke(app, ["run", str(tmp_path / "novadet.yaml")])

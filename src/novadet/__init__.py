@@ -1,17 +1,30 @@
 """novadet: detect objects that no pretrained model knows, from a few hundred labelled images.
 
-The public API; every CLI verb is a thin shell over the function of the same name.
+The public API; every CLI verb is a thin shell over the function of the same name. Each verb lives in
+its layer's package (``novadet.data.audit.audit``, ``novadet.deploy.export.export``, ...) and is
+re-exported here. ``novadet.evaluate`` is the verb; the evaluation layer's modules are imported by their
+full names (``from novadet.evaluate.metrics import coco_metrics``).
 """
 
 from __future__ import annotations
 
-from novadet.api import audit, bench_run, evaluate_run, export_run, split
-from novadet.config import RunConfig, load_config
+from novadet.core.artifacts import ExportTarget
 from novadet.core.dataset import DetectionDataset, ImageRecord, SplitDataset
 from novadet.core.findings import Finding, Severity
+from novadet.core.run import RunDir
+from novadet.core.training import TrainConfig, TrainResult
+from novadet.data.audit import audit
 from novadet.data.formats import read_dataset, write_dataset
+from novadet.data.split import split
+from novadet.data.split_folder import read_split
+from novadet.deploy.bench import bench
+from novadet.deploy.export import export
+from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
-from novadet.pipeline import run, summarize
+from novadet.evaluate.evaluator import evaluate
+from novadet.pipeline.config import RunConfig, load_config
+from novadet.pipeline.runner import run
+from novadet.report.summary import summarize
 
 __version__ = "0.1.0"
 
@@ -19,21 +32,28 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DetectionDataset",
+    "ExportTarget",
     "Finding",
     "ImageRecord",
     "NovadetError",
     "RunConfig",
+    "RunDir",
     "Severity",
     "SplitDataset",
+    "TrainConfig",
+    "TrainResult",
     "__version__",
     "audit",
-    "bench_run",
-    "evaluate_run",
-    "export_run",
+    "bench",
+    "evaluate",
+    "export",
     "load_config",
     "read_dataset",
+    "read_split",
+    "resume",
     "run",
     "split",
     "summarize",
+    "train",
     "write_dataset",
 ]

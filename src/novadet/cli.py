@@ -1,6 +1,8 @@
 """The ``novadet`` command line: parse arguments, call the Python API, print the result.
 
-A ``NovadetError`` becomes one line on stderr and exit status 2; ``--debug`` shows the traceback.
+Options that are config fields (training, audit, split, eval, export, bench) come from the config types
+(``cli_options``), so their defaults and help are written once. A ``NovadetError`` becomes one line on
+stderr and exit status 2; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from novadet import api
-from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
-from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
-from novadet.data.formats.files import LinkMode
-from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
-from novadet.deploy.quantize import CALIB_IMAGES
+from novadet.cli_options import TYPED_KEY, build, options
+from novadet.core.artifacts import ExportTarget
+from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError, NovadetError
+from novadet.pipeline.config import AuditOptions, BenchOptions, EvalOptions, ExportOptions, SplitOptions
 
 if TYPE_CHECKING:
-    from novadet.config import RunConfig
-    from novadet.engines.base import TrainConfig
+    from novadet.pipeline.config import RunConfig
 
 app = typer.Typer(
     name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -35,10 +34,9 @@ out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-NearThreshold = Annotated[int, typer.Option(
-    "--near-threshold", help="Perceptual-hash distance (bits of 64) at or below which images are near duplicates; "
-    "-1 looks for exact copies only.")]
 Workers = Annotated[int | None, typer.Option("--workers", help="Processes decoding images (default: all cores).")]
+JsonFile = Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")]
+RunArg = Annotated[Path, typer.Argument(help="A run folder (made by `novadet train` or `novadet run`).")]
 
 
 class _State:
@@ -75,6 +73,14 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
+def _write_json(file: Path | None, data: dict[str, Any]) -> None:
+    if file is not None:
+        from novadet.core.atomic import write_json
+
+        write_json(file, data)
+        out.print(f"Full report: {file}")
+
+
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
           ) -> None:
@@ -84,126 +90,101 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show the full tra
 
 @app.command()
 @_errors_to_exit
+@options(AuditOptions)
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
-    target_instances: Annotated[int, typer.Option(help="Instances each class needs.")] = DEFAULT_TARGET_INSTANCES,
-    min_images: Annotated[int, typer.Option(help="Usable images the dataset needs.")] = DEFAULT_MIN_IMAGES,
-    near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+    json_file: JsonFile = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any error-level finding is reported.")] = False,
     workers: Workers = None,
+    **settings: Any,
 ) -> None:
     """Is my data good enough? Readiness per class, imbalance, bad boxes and images, duplicates, leaks.
 
     Example: novadet audit ../shared/data/bccd --json audit.json
     """
-    from novadet.atomic import write_json
+    from novadet.data.audit import audit as run_audit
     from novadet.report.console import audit_view
 
-    report = api.audit(data, target_instances=target_instances, min_images=min_images,
-                       near_threshold=near_threshold, workers=workers, progress=True)
+    o = build(AuditOptions, _settings(settings))
+    report = run_audit(data, target_instances=o.target_instances, min_images=o.min_images,
+                       near_threshold=o.near_threshold, workers=workers, progress=True)
     for part in audit_view(report):
         out.print(part)
-    if json_file is not None:
-        write_json(json_file, report.to_dict())
-        out.print(f"Full report: {json_file}")
+    _write_json(json_file, report.to_dict())
     if strict and report.has_errors:
         raise typer.Exit(1)
 
 
 @app.command()
 @_errors_to_exit
+@options(SplitOptions, AuditOptions, only=("ratios", "seed", "link", "near_threshold"),
+         annotations={"ratios": tuple[float, float, float]})
 def split(
     data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="New folder for manifest.json and the YOLO view.")],
-    ratios: Annotated[tuple[float, float, float], typer.Option(
-        help="Shares of train, val and test (test may be 0).")] = (0.8, 0.1, 0.1),
-    seed: Annotated[int, typer.Option(help="The same seed gives the same split.")] = 0,
-    near_threshold: NearThreshold = DEFAULT_NEAR_THRESHOLD,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy images instead of linking them.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
     workers: Workers = None,
+    **settings: Any,
 ) -> None:
     """Stratified, leak-free, deterministic train/val/test split, written as a YOLO view.
 
     Example: novadet split ../shared/data/bccd -o bccd-split --seed 0
     """
+    from novadet.data.split import split as run_split
     from novadet.report.console import split_view
 
-    result = api.split(data, out_dir, ratios=ratios, seed=seed, near_threshold=near_threshold,
-                       link=LinkMode.COPY if copy else LinkMode.SYMLINK, overwrite=overwrite, workers=workers,
-                       progress=True)
+    values = _settings(settings)
+    o, near = build(SplitOptions, values), build(AuditOptions, values).near_threshold
+    result = run_split(data, out_dir, ratios=o.ratios, seed=o.seed, near_threshold=near,
+                       link=o.link, overwrite=overwrite, workers=workers, progress=True)
     for part in split_view(result):
         out.print(part)
-    out.print(f"Wrote {out_dir}/manifest.json and a YOLO view ({out_dir}/data.yaml)")
+    out.print(f"Wrote {out_dir} (manifest and a YOLO view, data.yaml)")
 
 
 @app.command()
 @_errors_to_exit
+@options(TrainConfig)
 def train(
-    ctx: typer.Context,
     split_dir: Annotated[Path | None, typer.Argument(help="Output of `novadet split` (manifest.json + data.yaml).")]
     = None,
     run_dir: Annotated[Path | None, typer.Option("-o", "--out", help="New run folder.")] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder.")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="YAML with these options (top level or under "
-                                                     "'train:', as in a run's config.yaml); flags given win.")] = None,
-    model: Annotated[str, typer.Option(help="mobilenetv2-yolo, yolo11n, yolo11s, yolo26n, or a .yaml/.pt path.")]
-    = "mobilenetv2-yolo",
-    weights: Annotated[str, typer.Option(help="auto (catalogued pretrained, offline), none, or a file.")] = "auto",
-    freeze: Annotated[str, typer.Option(help="backbone, none, or the number of leading layers.")] = "backbone",
-    unfreeze_at: Annotated[int | None, typer.Option(help="Epoch at which frozen layers start training.")] = None,
-    backbone_lr_scale: Annotated[float, typer.Option(help="LR factor for unfrozen backbone layers.")] = 0.1,
-    epochs: Annotated[int, typer.Option()] = 50,
-    imgsz: Annotated[int, typer.Option(help="Training image size (multiple of 32).")] = 320,
-    batch: Annotated[int, typer.Option()] = 16,
-    seed: Annotated[int, typer.Option()] = 0,
-    sampler: Annotated[str, typer.Option(help="none or repeat-factor (oversample rare classes).")] = "none",
-    rfs_threshold: Annotated[float, typer.Option(help="Repeat-factor threshold t (image frequency).")] = 0.5,
-    focal_gamma: Annotated[float, typer.Option(help="Focal-loss gamma on classification; 0 = plain BCE.")] = 0.0,
-    class_weights: Annotated[bool, typer.Option("--class-weights", help="Inverse-frequency class weights.")] = False,
-    augment: Annotated[str, typer.Option(help="none, light, default or heavy.")] = "default",
-    grayscale: Annotated[bool, typer.Option("--grayscale", help="Turn 20% of training images grey.")] = False,
-    device: Annotated[str, typer.Option(help="'' = GPU if any else CPU; or cpu, 0, 0,1.")] = "",
-    workers: Annotated[int | None, typer.Option(help="Data-loader processes (default: engine's choice).")] = None,
-    allow_download: Annotated[bool, typer.Option(
-        "--allow-download", help="Fetch catalogued weights not found offline (YOLO11/26 COCO).")] = False,
+                                                     "'train:', as a run records them); flags given win.")] = None,
+    **settings: Any,
 ) -> None:
     """Transfer learning: a pretrained backbone, frozen (BatchNorm statistics too), new neck and head.
 
     Example: novadet train bccd-split -o runs/bccd --epochs 40 --unfreeze-at 20
     """
-    from novadet.engines.base import get_engine
+    from novadet.engines.train import resume as resume_run
+    from novadet.engines.train import train as run_train
 
     if resume is not None:
-        result = get_engine().resume(resume)
+        result = resume_run(resume, progress=True)
     else:
         if split_dir is None or run_dir is None:
             raise ConfigError("give SPLIT_DIR and -o RUN_DIR, or --resume RUN_DIR")
-        options = {
-            "model": model, "weights": weights, "freeze": freeze, "unfreeze_at": unfreeze_at,
-            "backbone_lr_scale": backbone_lr_scale, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed,
-            "sampler": sampler, "rfs_threshold": rfs_threshold, "focal_gamma": focal_gamma,
-            "class_weights": class_weights, "augment": augment, "grayscale": grayscale, "device": device,
-            "workers": workers, "allow_download": allow_download}
-        result = get_engine().train(split_dir, run_dir, _train_config(ctx, config_file, options))
+        result = run_train(split_dir, run_dir, _train_config(config_file, settings), progress=True)
     out.print(f"Trained {result.epochs_done} epochs in {result.wall_s:.0f} s; best val mAP50-95 "
               f"{result.best_map50_95:.3f}. Run folder: {result.run_dir} (best: {result.best})")
 
 
-def _train_config(ctx: typer.Context, config_file: Path | None, options: dict[str, Any]) -> TrainConfig:
-    """Options from ``config_file`` (if any), overridden by the flags given on the command line."""
-    from novadet.engines.base import TrainConfig
+def _settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The option values of a command, without the record of which were typed."""
+    return {k: v for k, v in settings.items() if k != TYPED_KEY}
 
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        values = _read_yaml_mapping(config_file)
-        values = values.get("train", values)
-    for name, value in options.items():
-        source = ctx.get_parameter_source(name)
-        if config_file is None or (source is not None and source.name == "COMMANDLINE"):
-            values[name] = value
-    return TrainConfig.from_dict(values, str(config_file or "command line"))
+
+def _train_config(config_file: Path | None, settings: dict[str, Any]) -> TrainConfig:
+    """Options from ``config_file`` (if any), overridden by the flags typed on the command line."""
+    values = _settings(settings)
+    if config_file is None:
+        return TrainConfig.from_dict(values, "command line")
+    loaded = _read_yaml_mapping(config_file)
+    loaded = loaded.get("train", loaded)
+    loaded.update({k: v for k, v in values.items() if k in settings[TYPED_KEY]})
+    return TrainConfig.from_dict(loaded, str(config_file))
 
 
 def _read_yaml_mapping(file: Path) -> dict[str, Any]:
@@ -220,89 +201,81 @@ def _read_yaml_mapping(file: Path) -> dict[str, Any]:
 
 @app.command("eval")
 @_errors_to_exit
+@options(EvalOptions, ExportTarget, only=("split", "conf", "iou", "precision"))
 def evaluate(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
+    run_dir: RunArg,
     data: Annotated[Path | None, typer.Option("--data", help="Split folder (default: the one trained on).")] = None,
-    split_name: Annotated[str, typer.Option("--split", help="Which split to evaluate.")] = "test",
-    artifact: Annotated[Path | None, typer.Option(help="Model file (default: RUN/train/weights/best.pt).")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write metrics.json here.")] = None,
-    precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
+    artifact: Annotated[Path | None, typer.Option(help="Model file (default: the run's best checkpoint).")] = None,
+    json_file: JsonFile = None,
+    **settings: Any,
 ) -> None:
     """COCO metrics identical to pycocotools, P/R/F1 per class, confusion matrix, and what to do next.
 
     Example: novadet eval runs/bccd --split test
     """
-    from novadet.atomic import write_json
+    from novadet.evaluate.evaluator import evaluate as run_evaluate
     from novadet.report.console import eval_view
 
-    report = api.evaluate_run(run_dir, data, split=split_name, artifact=artifact, precision=precision,
-                              progress=True)
+    values = _settings(settings)
+    o = build(EvalOptions, values)
+    report = run_evaluate(run_dir, data, split=o.split, artifact=artifact, conf=o.conf, iou=o.iou,
+                          precision=values["precision"], progress=True)
     for part in eval_view(report):
         out.print(part)
-    if json_file is not None:
-        write_json(json_file, report.to_dict())
-    out.print(f"Wrote {run_dir}/eval/{Path(report.artifact).name}/ (metrics.json, predictions.json, "
-              "ground_truth.json, pr_curves.png, confusion_matrix.png)")
+    _write_json(json_file, report.to_dict())
+    out.print(f"Wrote the evaluation of {Path(report.artifact).name} into {run_dir} (metrics, predictions, "
+              "ground truth, PR curves, confusion matrix)")
 
 
 @app.command()
 @_errors_to_exit
-def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train`.")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx, openvino, or tensorrt (needs a CUDA GPU and the "
-                                     "tensorrt package; untested by novadet's CI).")] = "onnx",
-    half: Annotated[bool, typer.Option("--half", help="FP16 weights (and FP16 compute on TensorRT).")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="INT8: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX, "
-                                       "TensorRT's calibrator; calibrated on train images.")] = False,
-    calib_images: Annotated[int, typer.Option(help="Train images for INT8 calibration.")] = CALIB_IMAGES,
-    split_name: Annotated[str, typer.Option("--split", help="Split on which the gate compares accuracy.")] = "test",
-    precision: Annotated[str, typer.Option(help="OpenVINO: auto (its choice, bf16 on some CPUs) or f32.")] = "auto",
-    max_drop: Annotated[float, typer.Option(help="Refuse if mAP50-95 drops more than this, points.")
-                        ] = MAX_OVERALL_DROP,
-    max_class_drop: Annotated[float, typer.Option(help="Refuse if a class's AP50-95 drops more than this, "
-                                                  "points.")] = MAX_CLASS_DROP,
-) -> None:
-    """Export best.pt, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
+@options(ExportTarget, ExportOptions, EvalOptions, skip=("targets",))
+def export(run_dir: RunArg, **settings: Any) -> None:
+    """Export the best checkpoint, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 
     Example: novadet export runs/bccd --format openvino --int8
     """
-    artifact, gate = api.export_run(run_dir, fmt, split=split_name, half=half, int8=int8,
-                                    calib_images=calib_images, precision=precision, max_drop=max_drop,
-                                    max_class_drop=max_class_drop, progress=True)
+    from novadet.deploy.export import export as run_export
+
+    values = _settings(settings)
+    target = ExportTarget(**{k: values[k] for k in ("format", "half", "int8", "precision")})
+    o, e = build(ExportOptions, values), build(EvalOptions, values)
+    artifact, gate = run_export(run_dir, target, split=e.split, calib_images=o.calib_images, max_drop=o.max_drop,
+                                max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
     if gate.passed:
-        out.print(f"Accepted: {artifact} (gate: {artifact}.gate.json)")
+        out.print(f"Accepted: {artifact} (its gate record lies beside it)")
         return
-    hint = " (OpenVINO ran it in its default precision; try --precision f32)" if fmt == "openvino" and not int8 \
-        and precision == "auto" else ""
+    hint = " (OpenVINO ran it in its default precision; try --precision f32)" if target.format == "openvino" \
+        and not target.int8 and target.precision == "auto" else ""
     err.print(f"[bold red]Refused[/]: {'; '.join(gate.reasons)}{hint}. Kept aside in {artifact}", highlight=False)
     raise typer.Exit(1)
 
 
 @app.command()
 @_errors_to_exit
+@options(BenchOptions)
 def bench(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder made by `novadet train` (and `novadet export`).")],
-    threads: Annotated[int | None, typer.Option(help="Threads for every runtime (default: all cores).")] = None,
-    budget_ms: Annotated[float | None, typer.Option(help="Latency budget per image (p50, batch 1), ms.")] = None,
-    ram_mb: Annotated[float | None, typer.Option(help="Memory budget (peak RSS of a fresh process), MB.")] = None,
+    run_dir: RunArg,
     precision: Annotated[str | None, typer.Option(
         help="OpenVINO: auto (its choice) or f32 (default: what each artifact was gated at).")] = None,
-    json_file: Annotated[Path | None, typer.Option("--json", help="Also write the report here.")] = None,
+    json_file: JsonFile = None,
+    **settings: Any,
 ) -> None:
     """Latency p50/p95, throughput, peak memory, size and mAP of each artifact; Pareto front and a pick.
 
     Example: novadet bench runs/bccd --threads 2 --budget-ms 20 --ram-mb 512
     """
-    from novadet.atomic import write_json
+    from novadet.deploy.bench import bench as run_bench
     from novadet.report.console import bench_view
 
-    report = api.bench_run(run_dir, threads=threads, budget_ms=budget_ms, ram_mb=ram_mb, precision=precision)
+    o = build(BenchOptions, _settings(settings))
+    report = run_bench(run_dir, threads=o.threads, budget_ms=o.budget_ms, ram_mb=o.ram_mb, precision=precision,
+                       runs=o.runs)
     for part in bench_view(report):
         out.print(part)
-    if json_file is not None:
-        write_json(json_file, report.to_dict())
+    _write_json(json_file, report.to_dict())
 
 
 @app.command()
@@ -317,16 +290,16 @@ def run(
     A stage whose inputs and settings are unchanged is skipped; a killed training is resumed.
     Example: novadet init --data data/ && novadet run novadet.yaml
     """
-    from novadet.config import load_config
+    from novadet.pipeline.config import load_config
 
     config = load_config(config_file, run_dir=str(run_dir.resolve()) if run_dir else None)
     _run_and_summarize(config, ignore_audit=ignore_audit)
 
 
 def _run_and_summarize(config: RunConfig, *, ignore_audit: bool = False) -> None:
-    from novadet.pipeline import run as run_pipeline
-    from novadet.pipeline import summarize
+    from novadet.pipeline.runner import run as run_pipeline
     from novadet.report.console import shown, stage_line, summary_view
+    from novadet.report.summary import summarize
 
     out.print(f"[bold]novadet run[/] -> {shown(config.run_dir)}")
     run_pipeline(config, ignore_audit=ignore_audit, progress=True, on_stage=lambda o: out.print(stage_line(o)))
@@ -345,12 +318,12 @@ def init(
 
     Example: novadet init --data data/ && novadet run novadet.yaml
     """
-    from novadet.atomic import write_text
-    from novadet.config import init_text
+    from novadet.core.atomic import write_text
+    from novadet.pipeline.template import template
 
     if path.exists() and not force:
         raise ConfigError(f"{path}: exists; pass --force to replace it")
-    write_text(path, init_text(data))
+    write_text(path, template(data))
     todo = "Check run_dir:" if data else "Set data: and run_dir:"
     out.print(f"Wrote {path}. {todo} then: novadet run {path}")
 
@@ -367,7 +340,7 @@ def demo(
 
     Example: novadet demo -o novadet-demo
     """
-    from novadet.demo import prepare_demo
+    from novadet.pipeline.demo import prepare_demo
 
     config = prepare_demo(out_dir, fast=fast)
     out.print(f"Generated {out_dir / 'data'} and {out_dir / 'novadet.yaml'}")
@@ -375,5 +348,18 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. A usage error (an unknown option, a value outside its choices) is one
+    line and exit status 2, like every other error."""
+    import sys
+
+    from typer.exceptions import TyperException
+    from typer.main import get_command
+
+    try:
+        code = get_command(app).main(standalone_mode=False)
+    except TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err.print(f"[bold red]error:[/] {' '.join(message.split())} (see novadet --help)", highlight=False,
+                  soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2))
+    sys.exit(code if isinstance(code, int) else 0)

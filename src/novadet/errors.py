@@ -15,8 +15,9 @@ class DataError(NovadetError):
     """A dataset path, label file or annotation file cannot be used."""
 
 
-class ConfigError(NovadetError):
-    """An option or a combination of options cannot be used."""
+class ConfigError(NovadetError, ValueError):
+    """An option or a combination of options cannot be used (a ValueError, so config validators report it
+    at the offending key)."""
 
 
 class WeightsError(NovadetError):

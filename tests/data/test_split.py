@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from novadet import read_dataset, split
-from novadet.data.split import check_ratios, class_shares, split_dataset, stratified_assign
-from novadet.errors import ConfigError
+from novadet.data.split import check_ratios, split_dataset, stratified_assign
+from novadet.data.split_folder import class_shares, read_split
+from novadet.errors import ConfigError, DataError
 
 
 def test_assignment_follows_instance_counts() -> None:
@@ -72,6 +73,22 @@ def test_split_writes_manifest_and_yolo_view(defective_yolo: tuple[Path, dict[st
     assert all((out / "images" / r.path.split("/", 1)[1]).is_symlink() for r in view.records[:3])
 
 
+def test_a_split_folder_reads_back_as_the_split_that_wrote_it(defective_yolo: tuple[Path, dict[str, str]],
+                                                             tmp_path: Path) -> None:
+    written = split(defective_yolo[0], tmp_path / "out", seed=0)
+    read = read_split(tmp_path / "out")
+    assert written.location == read.location == tmp_path / "out"
+    assert read.manifest == written.manifest
+    assert read.fingerprint() == written.fingerprint()  # same file names, boxes and classes per split
+    for name, part in written.parts().items():
+        theirs = read.parts()[name]
+        assert [Path(r.path).name for r in theirs.records] == [Path(r.path).name for r in part.records]
+        for a, b in zip(part.records, theirs.records, strict=True):
+            assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.classes, b.classes)
+    with pytest.raises(DataError, match="not a novadet split folder"):
+        read_split(defective_yolo[0])
+
+
 def test_split_refuses_to_write_inside_the_data(tiny_yolo: Path) -> None:
     with pytest.raises(ConfigError, match="inside the dataset folder"):
         split(tiny_yolo, tiny_yolo / "split")
@@ -81,7 +98,7 @@ def test_split_is_atomic(tiny_yolo: Path, tmp_path: Path, monkeypatch: pytest.Mo
     def boom(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("novadet.api.write_json", boom)
+    monkeypatch.setattr("novadet.data.split_folder.write_json", boom)
     with pytest.raises(RuntimeError):
         split(tiny_yolo, tmp_path / "out")
     assert list(tmp_path.iterdir()) == [tiny_yolo]

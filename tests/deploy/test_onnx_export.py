@@ -9,20 +9,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from novadet import export_run, read_dataset
-from novadet.deploy.predictor import Predictor
-from novadet.deploy.runtimes import forward_for, openvino_forward, precision_used
+from novadet import ExportTarget, RunDir, export, read_split
 from novadet.engines.base import get_engine
+from novadet.engines.runtimes import load_model, openvino_forward, precision_used
 from novadet.errors import ConfigError
 
 
+def _images(run_dir: Path, count: int) -> list[np.ndarray]:
+    files = sorted((run_dir.parent / "data" / "images").iterdir())[:count]
+    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+
+
 def test_onnx_matches_torch(tiny_trained_run: Path, tmp_path: Path) -> None:
-    best = tiny_trained_run / "train" / "weights" / "best.pt"
-    onnx = get_engine().export(best, "onnx", 64, tmp_path)
-    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:6]
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
-    torch_dets = Predictor(forward_for(best), 64, conf=0.0005).predict_arrays(images)
-    onnx_dets = Predictor(forward_for(onnx), 64, conf=0.0005).predict_arrays(images)
+    run = RunDir(tiny_trained_run)
+    onnx = get_engine().export(run, ExportTarget("onnx"), out_dir=tmp_path)
+    images = _images(tiny_trained_run, 6)
+    torch_dets = load_model(run, conf=0.0005).predict_arrays(images)
+    onnx_dets = load_model(run, onnx, conf=0.0005).predict_arrays(images)
     assert sum(len(d) for d in torch_dets) > 0
     for a, b in zip(torch_dets, onnx_dets, strict=True):
         keep_a, keep_b = a[a.confidence > 0.001], b[b.confidence > 0.001]  # away from the threshold edge
@@ -32,31 +35,33 @@ def test_onnx_matches_torch(tiny_trained_run: Path, tmp_path: Path) -> None:
         assert keep_b.class_id.tolist() == keep_a.class_id.tolist()
 
 
-def test_export_run_gates_and_records(tiny_trained_run: Path) -> None:
-    artifact, gate = export_run(tiny_trained_run, "onnx", split="val")
+def test_export_gates_and_records(tiny_trained_run: Path) -> None:
+    run = RunDir(tiny_trained_run)
+    artifact, gate = export(tiny_trained_run, "onnx", split="val")
     assert artifact == tiny_trained_run / "export" / "best.onnx" and artifact.is_file() and gate.passed
     record = json.loads((tiny_trained_run / "export" / "best.onnx.gate.json").read_text())
-    classes = read_dataset(tiny_trained_run.parent / "split").class_names
+    classes = read_split(tiny_trained_run.parent / "split").class_names
     assert record["passed"] and set(record["class_deltas"]) == set(classes)
+    assert run.read_gate(artifact) == gate and gate.artifact == str(artifact) and gate.split == "val"
     assert (tiny_trained_run / "eval" / "best.onnx" / "metrics.json").is_file()  # the ONNX artifact is scored too
     assert (tiny_trained_run / "eval" / "best.pt" / "metrics.json").is_file()
     with pytest.raises(ConfigError, match="export format 'coreml' is not supported"):
-        export_run(tiny_trained_run, "coreml")
-    with pytest.raises(ConfigError, match="the engine quantises OpenVINO and TensorRT only"):
-        get_engine().export(tiny_trained_run / "train" / "weights" / "best.pt", "onnx", 64, tiny_trained_run, int8=True)
+        export(tiny_trained_run, "coreml")
+    with pytest.raises(ConfigError, match="ONNX INT8 is novadet's own"):
+        get_engine().export(run, ExportTarget("onnx", int8=True), out_dir=tiny_trained_run)
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
 def test_tensorrt_without_cuda_fails_plainly_before_exporting(tiny_trained_run: Path) -> None:
     with pytest.raises(ConfigError, match="TensorRT needs a CUDA GPU visible to torch"):
-        export_run(tiny_trained_run, "tensorrt")
+        export(tiny_trained_run, "tensorrt")
     assert not list((tiny_trained_run / "train" / "weights").glob("*.onnx"))
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_half_stores_fp16_and_matches_torch(tiny_trained_run: Path, tmp_path: Path, fmt: str) -> None:
-    best = tiny_trained_run / "train" / "weights" / "best.pt"
-    artifact = get_engine().export(best, fmt, 64, tmp_path, half=True)
+    run = RunDir(tiny_trained_run)
+    artifact = get_engine().export(run, ExportTarget(fmt, half=True), out_dir=tmp_path)  # type: ignore[arg-type]
     assert artifact.name == {"onnx": "best_fp16.onnx", "openvino": "best_fp16_openvino_model"}[fmt]
     assert precision_used(artifact, "f32").startswith("f16/")
     if fmt == "onnx":
@@ -64,20 +69,19 @@ def test_half_stores_fp16_and_matches_torch(tiny_trained_run: Path, tmp_path: Pa
 
         stored = {t.data_type for t in onnx.load(str(artifact)).graph.initializer}
         assert onnx.TensorProto.FLOAT16 in stored
-    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:4]
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
-    torch_dets = Predictor(forward_for(best), 64).predict_arrays(images)
-    half_dets = Predictor(forward_for(artifact, precision="f32"), 64).predict_arrays(images)
+    images = _images(tiny_trained_run, 4)
+    torch_dets = load_model(run).predict_arrays(images)
+    half_dets = load_model(run, artifact, precision="f32").predict_arrays(images)
     for a, b in zip(torch_dets, half_dets, strict=True):
         k = min(len(a), len(b), 5)  # detections at the threshold edge may differ
         assert k > 0
         np.testing.assert_allclose(np.sort(b.confidence)[-k:], np.sort(a.confidence)[-k:], atol=5e-4)
-    with pytest.raises(ConfigError, match="--half or --int8"):
-        export_run(tiny_trained_run, fmt, half=True, int8=True)
+    with pytest.raises(ConfigError, match="choose half or int8"):
+        export(tiny_trained_run, ExportTarget(fmt, half=True, int8=True))  # type: ignore[arg-type]
 
 
 def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
-    artifact, gate = export_run(tiny_trained_run, "onnx", split="val", int8=True, calib_images=6)
+    artifact, gate = export(tiny_trained_run, ExportTarget("onnx", int8=True), split="val", calib_images=6)
     assert artifact.name == "best_int8.onnx" and artifact.is_file()
     import onnx
 
@@ -89,19 +93,18 @@ def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
 
 
 def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tmp_path: Path) -> None:
-    best = tiny_trained_run / "train" / "weights" / "best.pt"
-    ir = get_engine().export(best, "openvino", 64, tmp_path)
-    files = sorted((tiny_trained_run.parent / "data" / "images").iterdir())[:4]
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
-    torch_dets = Predictor(forward_for(best), 64).predict_arrays(images)
-    ov_dets = Predictor(openvino_forward(ir, precision="f32"), 64).predict_arrays(images)
+    run = RunDir(tiny_trained_run)
+    ir = get_engine().export(run, ExportTarget("openvino"), out_dir=tmp_path)
+    images = _images(tiny_trained_run, 4)
+    torch_dets = load_model(run).predict_arrays(images)
+    ov_dets = load_model(run, ir, precision="f32").predict_arrays(images)
     for a, b in zip(torch_dets, ov_dets, strict=True):
         keep_a, keep_b = a[a.confidence > 0.002], b[b.confidence > 0.002]
         assert len(keep_a) == len(keep_b)
         np.testing.assert_allclose(keep_b.confidence, keep_a.confidence, atol=1e-3)
     with pytest.raises(ConfigError, match="precision must be auto or f32"):
         openvino_forward(ir, precision="fp8")
-    artifact, gate = export_run(tiny_trained_run, "openvino", split="val", int8=True, calib_images=8)
+    artifact, gate = export(tiny_trained_run, ExportTarget("openvino", int8=True), split="val", calib_images=8)
     assert artifact.name == "best_int8_openvino_model" and any(artifact.glob("*.xml"))
     assert (artifact.parent / f"{artifact.name}.gate.json").is_file()
     assert gate.passed == (gate.reasons == ())
@@ -111,9 +114,10 @@ _DEPLOY_SCRIPT = """
 import sys
 from pathlib import Path
 import numpy as np
-from novadet.deploy.predictor import Predictor
-from novadet.deploy.runtimes import forward_for
-dets = Predictor(forward_for(Path(sys.argv[1])), 64).predict_arrays([np.zeros((64, 96, 3), np.uint8)])
+from novadet import RunDir
+from novadet.engines.runtimes import load_model
+model = load_model(RunDir(Path(sys.argv[1])), Path(sys.argv[2]))
+dets = model.predict_arrays([np.zeros((64, 96, 3), np.uint8)])
 print(sorted(m for m in ("torch", "ultralytics", "torchvision") if m in sys.modules))
 """
 
@@ -123,7 +127,7 @@ def test_deploying_an_onnx_artifact_imports_neither_torch_nor_ultralytics(tiny_t
     import subprocess
     import sys
 
-    onnx = get_engine().export(tiny_trained_run / "train" / "weights" / "best.pt", "onnx", 64, tmp_path)
-    result = subprocess.run([sys.executable, "-c", _DEPLOY_SCRIPT, str(onnx)], capture_output=True, text=True,
-                            check=True)
+    onnx = get_engine().export(RunDir(tiny_trained_run), ExportTarget("onnx"), out_dir=tmp_path)
+    result = subprocess.run([sys.executable, "-c", _DEPLOY_SCRIPT, str(tiny_trained_run), str(onnx)],
+                            capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from novadet.engines.base import TrainConfig, get_engine, list_engines
+from novadet.core.training import TrainConfig
+from novadet.engines.base import get_engine, list_engines
 from novadet.errors import ConfigError
 
 

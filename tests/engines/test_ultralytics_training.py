@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
-from novadet import split
+from novadet import read_split, resume, split, train
+from novadet.core.run import RunDir
+from novadet.core.training import TrainConfig
 from novadet.data.synthetic import make_dataset
-from novadet.engines.base import TrainConfig, get_engine
-from novadet.engines.ultralytics.engine import build_trainer, read_history
+from novadet.engines.ultralytics.engine import build_trainer
+from novadet.engines.weights import resolve
 from novadet.errors import ConfigError, DataError, WeightsError
-from novadet.weights import resolve
 
 from ..conftest import kill_after_epochs
 
@@ -44,9 +46,8 @@ def _differing(module: Any, reference: dict[str, torch.Tensor], cast: Any = None
 
 
 def _train(split_dir: Path, run_dir: Path, **kwargs: Any) -> Any:
-    trainer, display = build_trainer(split_dir, run_dir, TrainConfig(**{**TINY, **kwargs}), progress=False)
-    with display:
-        trainer.train()
+    trainer = build_trainer(read_split(split_dir), RunDir(run_dir), TrainConfig(**{**TINY, **kwargs}))
+    trainer.train()
     return trainer
 
 
@@ -70,7 +71,7 @@ def test_frozen_backbone_stays_bit_identical_offline(tiny_split: Path, tmp_path:
     assert len(pretrained) == 306  # weights, biases and BatchNorm running statistics of features[0..17]
     assert _differing(trainer.model, pretrained) == []
     assert _differing(trainer.ema.ema, pretrained) == []
-    best = torch.load(tmp_path / "run" / "train" / "weights" / "best.pt", weights_only=False)["model"]
+    best = torch.load(RunDir(tmp_path / "run").best, weights_only=False)["model"]
     assert _differing(best, pretrained, cast=torch.Tensor.half) == []  # Ultralytics stores fp16
     assert no_network == []
     assert torch.get_num_threads() == os.cpu_count()  # Ultralytics alone would use cores - 1
@@ -79,16 +80,23 @@ def test_frozen_backbone_stays_bit_identical_offline(tiny_split: Path, tmp_path:
 
 
 def test_run_folder_records(tiny_split: Path, tmp_path: Path) -> None:
-    result = get_engine().train(tiny_split, tmp_path / "run", TrainConfig(**TINY), progress=False)
+    result = train(tiny_split, tmp_path / "run", TrainConfig(**TINY))
+    run = RunDir(tmp_path / "run")
     assert result.epochs_done == 2 and result.best.is_file() and result.last.is_file()
-    rows = read_history(result.history)
-    assert [r["epoch"] for r in rows] == ["0", "1"] and rows[0]["val_map50_95"] != ""
-    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
-    assert provenance["weights"]["sha256"].startswith("b03531047ffa")
-    assert provenance["weights"]["licence"] == "BSD-3-Clause" and len(provenance["dataset_sha256"]) == 64
-    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert run.read_train_result() == result
+    rows = run.read_history().rows
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[0]["val_map50_95"] is not None
+    provenance = run.read_provenance()
+    assert provenance.weights is not None and provenance.weights["sha256"].startswith("b03531047ffa")
+    assert provenance.weights["licence"] == "BSD-3-Clause" and provenance.engine == "ultralytics"
+    assert provenance.dataset_sha256 == read_split(tiny_split).fingerprint()
+    record = run.read_train_record()
+    assert record.engine == "ultralytics" and record.split_dir == tiny_split
+    assert record.config == TrainConfig(**TINY) and record.class_names == ("disc", "tile", "wedge")
+    config = run.config_file.read_text()
     for option in ("backbone_lr_scale: 0.1", "sampler: none", "augment: default", "freeze: backbone"):
         assert option in config
+    assert not any(p.name.endswith(".cache") for p in tiny_split.rglob("*"))  # Ultralytics' caches stay in the run
 
 
 def test_unfreeze_at_trains_the_backbone_at_a_scaled_rate(tiny_split: Path, tmp_path: Path) -> None:
@@ -106,7 +114,7 @@ def test_unfreeze_at_trains_the_backbone_at_a_scaled_rate(tiny_split: Path, tmp_
 def test_imbalance_and_augmentation_options(tiny_split: Path, tmp_path: Path) -> None:
     trainer = _train(tiny_split, tmp_path / "run", sampler="repeat-factor", rfs_threshold=0.9, focal_gamma=2.0,
                      class_weights=True, grayscale=True, augment="heavy", epochs=1)
-    train_images = len(list((tiny_split / "images" / "train").iterdir()))
+    train_images = len(read_split(tiny_split).train)
     dataset = trainer.train_loader.dataset
     assert len(dataset) > train_images  # rare-class images repeated
     assert any(type(t).__name__ == "PixelAugment" for t in dataset.transforms.transforms)
@@ -126,32 +134,63 @@ def test_bad_combinations(tiny_split: Path, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     config = TrainConfig(**{**TINY, **kwargs})
     if error is None:  # a catalogued model from scratch needs no weights file
-        assert get_engine().train(tiny_split, tmp_path / "run", config, progress=False).epochs_done == 1
+        assert train(tiny_split, tmp_path / "run", config).epochs_done == 1
         return
     with pytest.raises(error, match=message):
-        get_engine().train(tiny_split, tmp_path / "run", config, progress=False)
+        train(tiny_split, tmp_path / "run", config)
 
 
 def test_not_a_split_folder(tiny_split: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a novadet split folder"):
-        get_engine().train(tiny_split.parent / "data", tmp_path / "run", TrainConfig(**TINY))
+        train(tiny_split.parent / "data", tmp_path / "run", TrainConfig(**TINY))
 
 
 _TRAIN_SCRIPT = """
 import sys
-from pathlib import Path
-from novadet.engines.base import TrainConfig, get_engine
-get_engine().train(Path(sys.argv[1]), Path(sys.argv[2]),
-                   TrainConfig(epochs=8, imgsz=64, batch=8, device="cpu"), progress=False)
+from novadet import TrainConfig, train
+train(sys.argv[1], sys.argv[2], TrainConfig(epochs=8, imgsz=64, batch=8, device="cpu"))
 """
 
 
 def test_resume_after_kill_9(tiny_split: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    history = run / "train" / "history.csv"
-    before = kill_after_epochs(_TRAIN_SCRIPT, [str(tiny_split), str(run)], history, timeout_s=120)
+    run = RunDir(tmp_path / "run")
+    before = kill_after_epochs(_TRAIN_SCRIPT, [str(tiny_split), str(run.root)], run, timeout_s=120)
     assert 2 <= len(before) < 8, "the run should have been killed mid-way"
-    result = get_engine().resume(run, progress=False)
-    after = read_history(history)
-    assert [r["epoch"] for r in after] == [str(i) for i in range(8)] and result.epochs_done == 8
-    assert after[:len(before) - 1] == before[:len(before) - 1]  # finished epochs were kept, not redone
+    result = resume(run.root)
+    after = run.read_history()
+    assert [r["epoch"] for r in after.rows] == list(range(8)) and result.epochs_done == 8
+    assert after.rows[:len(before) - 1] == before.rows[:len(before) - 1]  # finished epochs kept, not redone
+
+
+_DDP_WORKER = """
+import json, runpy, sys
+from novadet.engines.ultralytics.trainer import NovadetTrainer
+
+def report(trainer):  # stands in for training in the launcher's worker process
+    hooks = [f.__name__ for fs in trainer.callbacks.values() for f in fs if f.__module__.startswith("novadet")]
+    print(json.dumps({"extras": trainer.extras.to_dict(), "hooks": sorted(hooks), "epochs": trainer.args.epochs}))
+
+NovadetTrainer.train = report
+runpy.run_path(sys.argv[1], run_name="__main__")
+"""
+
+
+def test_multi_gpu_launcher_rebuilds_the_trainer_with_its_extras(tiny_split: Path, tmp_path: Path) -> None:
+    """Ultralytics' DDP launcher writes a script that rebuilds the trainer as Trainer(cfg=, overrides=) in
+    each worker; run that script (without GPUs, training replaced by a report) and check what it built."""
+    from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
+
+    config = TrainConfig(**{**TINY, "epochs": 3}, unfreeze_at=1, focal_gamma=2.0, sampler="repeat-factor")
+    trainer = build_trainer(read_split(tiny_split), RunDir(tmp_path / "run"), config)
+    script = generate_ddp_file(trainer)
+    try:
+        done = subprocess.run([sys.executable, "-c", _DDP_WORKER, script], capture_output=True, text=True, check=True)
+    finally:
+        ddp_cleanup(trainer, script)
+    import json
+
+    built = json.loads(done.stdout.strip().splitlines()[-1])
+    assert built["extras"] == trainer.extras.to_dict()
+    assert built["extras"]["unfreeze_at"] == 1 and built["extras"]["focal_gamma"] == 2.0
+    assert built["hooks"] == ["_record_epoch", "_report_batch", "_unfreeze_when_due"]  # each once
+    assert built["epochs"] == 3

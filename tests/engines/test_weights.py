@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from novadet.engines.weights import CATALOG, resolve, sha256_of
 from novadet.errors import WeightsError
-from novadet.weights import CATALOG, resolve, sha256_of
 
 
 def test_mobilenet_weights_resolve_offline_and_verify() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
+from novadet.core.training import History
 from novadet.evaluate.diagnose import (
     diagnose,
     loss_spikes,
@@ -17,11 +15,11 @@ from novadet.evaluate.diagnose import (
 HEADER = "epoch,train_box_loss,train_cls_loss,train_dfl_loss,val_box_loss,val_cls_loss,val_dfl_loss,val_map50_95"
 
 
-def history(train: list[float], val: list[float], mAP: list[float]) -> list[dict[str, str]]:
-    """A history.csv with the loss split evenly over box/cls/dfl, read back as csv rows."""
+def history(train: list[float], val: list[float], mAP: list[float]) -> History:
+    """A history.csv with the loss split evenly over box/cls/dfl, read back."""
     lines = [HEADER] + [f"{e},{t / 3},{t / 3},{t / 3},{v / 3},{v / 3},{v / 3},{m}"
                         for e, (t, v, m) in enumerate(zip(train, val, mAP, strict=True))]
-    return list(csv.DictReader(io.StringIO("\n".join(lines))))
+    return History.from_csv("\n".join(lines))
 
 
 HEALTHY = history(train=[3.0, 2.5, 2.2, 2.0, 1.9, 1.85, 1.8, 1.78],
@@ -36,7 +34,7 @@ def test_overfitting_names_the_epoch() -> None:
     advice = overfitting(h)
     assert advice is not None and advice.code == "OVERFITTING"
     assert advice.message.startswith("Overfitting from epoch 2: val loss up 44% since epoch 2")
-    assert "--epochs 3" in advice.message and "best.pt (epoch 3)" in advice.message
+    assert "--epochs 3" in advice.message and "best checkpoint (epoch 3)" in advice.message
     assert overfitting(HEALTHY) is None
 
 

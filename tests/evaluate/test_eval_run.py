@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from novadet import evaluate_run
+import novadet
 from novadet.cli import app
-from novadet.evaluate.metrics import COCO_STAT_NAMES
+from novadet.core.reports import COCO_STAT_NAMES
+from novadet.errors import ConfigError
 from novadet.evaluate.reference import pycocotools_eval
 
 
 def test_eval_writes_files_that_pycocotools_agrees_with(tiny_trained_run: Path) -> None:
-    report = evaluate_run(tiny_trained_run, split="val")
+    report = novadet.evaluate(tiny_trained_run, split="val")
+    assert novadet.RunDir(tiny_trained_run).read_eval("best.pt") == report
     out = tiny_trained_run / "eval" / "best.pt"
     for name in ("metrics.json", "predictions.json", "ground_truth.json", "pr_curves.png", "confusion_matrix.png"):
         assert (out / name).is_file(), name
@@ -33,5 +37,9 @@ def test_eval_cli(tiny_trained_run: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(tiny_trained_run), "--split", "val"])
     assert result.exit_code == 0, result.output
     assert "AP50-95" in result.stdout and "recommended confidence" in result.stdout
-    bad = CliRunner().invoke(app, ["eval", str(tiny_trained_run), "--split", "holdout"])
-    assert bad.exit_code == 2 and "no images in split 'holdout'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "novadet", "eval", str(tiny_trained_run), "--split", "holdout"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "'holdout' is not one of 'train', 'val', 'test'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not bad.stdout
+    with pytest.raises(ConfigError, match="no images in split 'test'"):  # the split ratios made none
+        novadet.evaluate(tiny_trained_run, tiny_trained_run.parent / "data", split="test")

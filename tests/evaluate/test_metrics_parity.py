@@ -9,8 +9,9 @@ import pytest
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
+from novadet.core.reports import COCO_STAT_NAMES
 from novadet.data.formats.coco import to_coco
-from novadet.evaluate.metrics import COCO_STAT_NAMES, coco_metrics, coco_results
+from novadet.evaluate.metrics import coco_metrics, coco_results
 from novadet.evaluate.reference import pycocotools_eval
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,19 @@ def normalize_split(name: str) -> str | None:
         if token in _SPLIT_ALIASES:
             return _SPLIT_ALIASES[token]
     return None
+
+
+def flat_names(paths: Iterable[str]) -> dict[str, str]:
+    """A unique file name per record path: the base name, or the whole path joined by ``__`` where two
+    images share a stem (so label files named after the stem cannot collide).
+
+    >>> flat_names(["a/x.jpg", "b/x.png", "c/y.jpg"])
+    {'a/x.jpg': 'a__x.jpg', 'b/x.png': 'b__x.png', 'c/y.jpg': 'y.jpg'}
+    """
+    paths = list(paths)
+    stems = Counter(PurePosixPath(p).stem for p in paths)
+    return {p: PurePosixPath(p).name if stems[PurePosixPath(p).stem] == 1 else p.replace("/", "__")
+            for p in paths}
 
 
 def _frozen(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -161,12 +176,33 @@ class SplitManifest:
 
 @dataclass(frozen=True, eq=False)
 class SplitDataset:
-    """Train, val and test datasets sharing one class list, plus the manifest that made them."""
+    """Train, val and test datasets sharing one class list, plus the manifest that made them.
+
+    ``location`` is the split folder it was written to or read from, where there is one: a run records it
+    so that later verbs can find the same images.
+    """
 
     train: DetectionDataset
     val: DetectionDataset
     test: DetectionDataset
     manifest: SplitManifest
+    location: Path | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+    def fingerprint(self) -> str:
+        """sha256 of the content an engine trains on: class names, and each record's split, file name, size,
+        boxes and classes. The same split gives the same fingerprint in memory and read back from its folder
+        (whose images carry the same file names)."""
+        digest = hashlib.sha256("\0".join(self.class_names).encode())
+        names = flat_names(r.path for r in self.merged().records)
+        for name, part in self.parts().items():
+            for r in part.records:
+                digest.update(f"\0{name}\0{names[r.path]}\0{r.width}x{r.height}\0".encode())
+                digest.update(r.boxes.tobytes() + r.classes.tobytes())
+        return digest.hexdigest()
 
     def parts(self) -> dict[str, DetectionDataset]:
         """The three datasets by split name."""

@@ -10,6 +10,14 @@ import numpy.typing as npt
 
 from novadet.core.boxes import BoxArray, as_boxes
 
+# The Predictor's defaults, one home for each. Evaluation keeps nearly every box (COCO's AP integrates
+# over all thresholds); a deployment usually cuts at 0.25 (Ultralytics' predict default) or at the
+# F1-best threshold that ``novadet eval`` recommends.
+EVAL_CONFIDENCE = 0.001
+NMS_IOU = 0.7
+MAX_DETECTIONS = 300
+DEPLOY_CONFIDENCE = 0.25
+
 
 @dataclass(frozen=True, eq=False)
 class Detections:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from novadet.core.record import Record
 
 
 class Severity(StrEnum):
@@ -16,7 +17,7 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(Record):
     """One defect or observation.
 
     Attributes:
@@ -30,9 +31,3 @@ class Finding:
     severity: Severity
     file: str | None
     message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        out = asdict(self)
-        out["severity"] = str(self.severity)
-        return out

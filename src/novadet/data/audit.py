@@ -7,7 +7,7 @@ against a target, imbalance, box sizes and shapes, and findings, each naming its
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,8 @@ import numpy.typing as npt
 from novadet.core.boxes import COCO_MEDIUM_AREA, COCO_SMALL_AREA, box_area
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.findings import Finding, Severity
+from novadet.core.progress import progress_bar
+from novadet.core.reports import AuditReport, ClassStats
 from novadet.data.clean import BoxDefects, box_defects, clean, image_problem
 from novadet.data.dedup import (
     DEFAULT_NEAR_THRESHOLD,
@@ -24,6 +26,8 @@ from novadet.data.dedup import (
     duplicate_groups,
     scan_images,
 )
+from novadet.data.formats import read_dataset
+from novadet.errors import ConfigError
 
 DEFAULT_TARGET_INSTANCES = 1000
 DEFAULT_MIN_IMAGES = 300
@@ -31,66 +35,39 @@ IMBALANCE_WARNING = 10.0
 _MAX_LISTED = 5
 
 
-@dataclass(frozen=True)
-class ClassStats:
-    """Readiness and box statistics of one class (usable boxes only)."""
+def audit(data: str | Path | DetectionDataset, *, target_instances: int = DEFAULT_TARGET_INSTANCES,
+          min_images: int = DEFAULT_MIN_IMAGES, near_threshold: int = DEFAULT_NEAR_THRESHOLD,
+          workers: int | None = None, progress: bool = False) -> AuditReport:
+    """Audit a dataset (a folder in any supported format, or a loaded dataset).
 
-    name: str
-    instances: int
-    images: int
-    target: int
-    small: int
-    medium: int
-    large: int
-    aspect_p5: float | None  # width / height percentiles
-    aspect_median: float | None
-    aspect_p95: float | None
-
-    @property
-    def short_by(self) -> int:
-        return max(0, self.target - self.instances)
-
-    @property
-    def status(self) -> str:
-        return "ready" if self.short_by == 0 else f"short by {self.short_by:,}"
+    Args:
+        target_instances: Instances per class a class needs to be "ready".
+        min_images: Usable images the dataset needs.
+        near_threshold: Perceptual-hash distance (of 64 bits) for near duplicates; -1 for exact only.
+        workers: Processes for decoding images (default: all cores).
+        progress: Draw a progress bar on stderr.
+    """
+    if target_instances < 1 or min_images < 0:
+        raise ConfigError(f"target instances must be >= 1 and min images >= 0, got {target_instances} "
+                          f"and {min_images}")
+    check_threshold(near_threshold)
+    dataset = data if isinstance(data, DetectionDataset) else read_dataset(data)
+    scans = scan_dataset(dataset, workers, progress)
+    return audit_dataset(dataset, target_instances=target_instances, min_images=min_images,
+                         near_threshold=near_threshold, scans=scans)
 
 
-@dataclass(frozen=True)
-class AuditReport:
-    """Everything ``audit`` found; ``to_dict()`` is what ``--json`` writes."""
+def check_threshold(near_threshold: int) -> None:
+    """The near-duplicate threshold must be -1 (exact copies only) to 64 bits."""
+    if not -1 <= near_threshold <= 64:
+        raise ConfigError(f"near-duplicate threshold must be -1 (off) to 64 bits, got {near_threshold}")
 
-    root: str
-    source_format: str
-    num_images: int
-    usable_images: int
-    negative_images: int
-    num_boxes: int
-    usable_boxes: int
-    min_images: int
-    classes: tuple[ClassStats, ...]
-    imbalance: float | None
-    per_split: dict[str, dict[str, int]]
-    duplicates: tuple[dict[str, Any], ...]
-    findings: tuple[Finding, ...] = field(default=())
 
-    @property
-    def images_short_by(self) -> int:
-        return max(0, self.min_images - self.usable_images)
-
-    @property
-    def has_errors(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
-
-    def severity_counts(self) -> dict[str, int]:
-        return {str(s): sum(f.severity is s for f in self.findings) for s in Severity}
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["classes"] = [asdict(c) | {"short_by": c.short_by, "status": c.status} for c in self.classes]
-        out["findings"] = [f.to_dict() for f in self.findings]
-        out["images_short_by"] = self.images_short_by
-        out["severity_counts"] = self.severity_counts()
-        return out
+def scan_dataset(dataset: DetectionDataset, workers: int | None, progress: bool) -> list[ImageScan]:
+    """Decode and hash every image of ``dataset``, with a progress bar when asked."""
+    paths = [dataset.image_path(r) for r in dataset.records]
+    with progress_bar("Hashing images", len(paths), enabled=progress) as advance:
+        return scan_images(paths, workers=workers, on_progress=advance)
 
 
 def audit_dataset(dataset: DetectionDataset, *, target_instances: int = DEFAULT_TARGET_INSTANCES,

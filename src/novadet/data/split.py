@@ -9,14 +9,46 @@ from the iterative-stratification package (which balances label presence per ima
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest
+from novadet.data.audit import check_threshold, scan_dataset
+from novadet.data.clean import clean
+from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD, duplicate_groups
+from novadet.data.formats import read_dataset
+from novadet.data.formats.files import LinkMode, check_outside
+from novadet.data.split_folder import write_split_folder
 from novadet.errors import ConfigError
 
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
+
+
+def split(data: str | Path | DetectionDataset, out: str | Path, *, ratios: Sequence[float] = DEFAULT_RATIOS,
+          seed: int = 0, near_threshold: int = DEFAULT_NEAR_THRESHOLD, link: LinkMode | str = LinkMode.SYMLINK,
+          overwrite: bool = False, workers: int | None = None, progress: bool = False) -> SplitDataset:
+    """Split a dataset into train/val/test and write the split folder ``out``: ``manifest.json`` and a
+    YOLO view.
+
+    Unusable images and boxes are left out (and listed in the manifest); duplicates and near
+    duplicates stay in one split. Images in the view are links (or copies) of the originals.
+    """
+    ratios = check_ratios(ratios)
+    check_threshold(near_threshold)
+    link = LinkMode(link)
+    out = Path(out)
+    dataset = data if isinstance(data, DetectionDataset) else read_dataset(data)
+    check_outside(out, dataset.root)
+    scans = scan_dataset(dataset, workers, progress)
+    usable, left_out, boxes_dropped = clean(dataset, scans)
+    kept_scans = [s for r, s in zip(dataset.records, scans, strict=True) if r.path not in left_out]
+    groups = [g.members for g in duplicate_groups(kept_scans, near_threshold)]
+    result = split_dataset(usable, ratios=ratios, seed=seed, groups=groups, left_out=left_out,
+                           boxes_left_out=boxes_dropped)
+    return write_split_folder(result, dataset, out, near_threshold=near_threshold, groups=len(groups), link=link,
+                              overwrite=overwrite)
 
 
 def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
@@ -104,14 +136,3 @@ def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAUL
                              left_out=dict(sorted((left_out or {}).items())), boxes_left_out=boxes_left_out)
     parts = {n: dataset.filter(lambda r, n=n: assignment[r.path] == n) for n in SPLIT_NAMES}  # type: ignore[misc]
     return SplitDataset(train=parts["train"], val=parts["val"], test=parts["test"], manifest=manifest)
-
-
-def class_shares(split: SplitDataset) -> dict[str, dict[str, float]]:
-    """Each class's share of instances in each split (and ``images``: the share of images)."""
-    parts = split.parts()
-    totals = np.sum([p.instance_counts() for p in parts.values()], axis=0)
-    n_images = sum(len(p) for p in parts.values())
-    out: dict[str, dict[str, float]] = {"images": {n: len(p) / max(n_images, 1) for n, p in parts.items()}}
-    for i, name in enumerate(split.train.class_names):
-        out[name] = {n: float(p.instance_counts()[i] / max(totals[i], 1)) for n, p in parts.items()}
-    return out

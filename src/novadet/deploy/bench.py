@@ -8,63 +8,78 @@ fastest artifact that passed its accuracy gate and fits the budget.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class ArtifactBench:
-    """Measurements of one artifact."""
-
-    artifact: str
-    precision: str
-    p50_ms: float
-    p95_ms: float
-    bare_p50_ms: float
-    throughput_ips: float
-    peak_rss_mb: float
-    size_mb: float
-    map50_95: float | None
-    gate_passed: bool
-    fits_budget: bool
+from novadet.core.detections import DEPLOY_CONFIDENCE
+from novadet.core.reports import ArtifactBench, BenchReport
+from novadet.core.run import RunDir
+from novadet.data.split_folder import read_split
+from novadet.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class BenchReport:
-    """All artifacts, the Pareto front (faster or more accurate than every other), the pick and why."""
+def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,
+          ram_mb: float | None = None, precision: str | None = None, runs: int = 30) -> BenchReport:
+    """Benchmark the best checkpoint and every exported artifact of a run on one test image, pick one for the
+    budget, and write the run's bench record.
 
-    threads: int
-    budget_ms: float | None
-    ram_mb: float | None
-    artifacts: tuple[ArtifactBench, ...]
-    pareto: tuple[str, ...]
-    pick: str | None
-    advice: str
+    ``precision`` (OpenVINO: auto or f32) defaults to the one each artifact was gated at, so the speed and
+    the accuracy reported belong to the same arithmetic.
+    """
+    run = RunDir(Path(run_dir)).check()
+    record = run.read_train_record()
+    image = _bench_image(record.split_dir)
+    threads = threads or os.cpu_count() or 1
+    rows = []
+    for artifact in [run.best, *run.exported()]:
+        passed, score, gated_at = _gate(run, artifact)
+        m = _measure_in_fresh_process(run, artifact, image, threads, precision or gated_at, runs)
+        fits = (budget_ms is None or m["p50_ms"] <= budget_ms) and (ram_mb is None or m["peak_rss_mb"] <= ram_mb)
+        rows.append(ArtifactBench(run.relative(artifact), m["precision"], m["p50_ms"], m["p95_ms"], m["bare_p50_ms"],
+                                  1000 / m["p50_ms"], m["peak_rss_mb"], _size_mb(artifact), score, passed, fits))
+    report = pick(rows, threads=threads, budget_ms=budget_ms, ram_mb=ram_mb)
+    run.write_bench(report)
+    return report
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def _bench_image(split_dir: Path | None) -> Path:
+    """The first test image of the run's split (the first image at all when there is no test split)."""
+    if split_dir is None:
+        raise ConfigError("this run was trained on a split that was never written to a folder; bench needs an image")
+    split = read_split(split_dir)
+    part = split.test if split.test.records else split.train
+    return part.image_path(part.records[0])
 
 
-def measure(artifact: Path, image: Path, imgsz: int, threads: int, precision: str, runs: int,
-            conf: float = 0.25) -> dict[str, Any]:
+def pick(rows: list[ArtifactBench], *, threads: int, budget_ms: float | None, ram_mb: float | None) -> BenchReport:
+    """The Pareto front and the fastest artifact that passed its gate and fits the budget."""
+    pareto = tuple(r.artifact for r in rows if not any(_dominates(o, r) for o in rows))
+    usable = sorted((r for r in rows if r.gate_passed and r.fits_budget), key=lambda r: r.p50_ms)
+    chosen = usable[0].artifact if usable else None
+    advice = (f"{chosen}: fastest artifact that passed its gate and fits the budget" if chosen else
+              "No artifact passed its gate and fits the budget: try a smaller --imgsz, a smaller model, "
+              "an INT8 export (novadet export RUN --format openvino --int8), or a larger budget.")
+    return BenchReport(threads, budget_ms, ram_mb, tuple(rows), pareto, chosen, advice)
+
+
+def measure(run: RunDir, artifact: Path, image: Path, threads: int, precision: str, runs: int,
+            conf: float = DEPLOY_CONFIDENCE) -> dict[str, Any]:
     """Time one artifact in this process (call it in a fresh one) at deployment confidence; latencies in ms."""
-    from PIL import Image
+    from novadet.engines.predictor import preprocess, read_rgb
+    from novadet.engines.runtimes import load_model, precision_used
 
-    from novadet.deploy.predictor import Predictor, preprocess
-    from novadet.deploy.runtimes import forward_for, precision_used
-
-    forward = forward_for(artifact, precision=precision, threads=threads)
-    predictor = Predictor(forward, imgsz, conf=conf, batch=1)
-    array = np.asarray(Image.open(image).convert("RGB"))
-    batch, _ = preprocess([array], imgsz)
+    predictor = load_model(run, artifact, precision=precision, threads=threads, conf=conf, batch=1)
+    forward = predictor.forward
+    array = read_rgb(image)
+    batch, _ = preprocess([array], predictor.imgsz)
     for _ in range(3):
         predictor.predict_arrays([array])
     full, bare = [], []
@@ -91,9 +106,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _measure_in_fresh_process(artifact: Path, image: Path, imgsz: int, threads: int, precision: str,
+def _measure_in_fresh_process(run: RunDir, artifact: Path, image: Path, threads: int, precision: str,
                               runs: int) -> dict[str, Any]:
-    args = [sys.executable, "-m", "novadet.deploy.bench", str(artifact), str(image), str(imgsz), str(threads),
+    args = [sys.executable, "-m", "novadet.deploy.bench", str(run.root), str(artifact), str(image), str(threads),
             precision, str(runs)]
     result = subprocess.run(args, check=True, capture_output=True, text=True)
     measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -105,50 +120,14 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
-def _gate(run_dir: Path, artifact: Path) -> tuple[bool, float | None, str]:
+def _gate(run: RunDir, artifact: Path) -> tuple[bool, float | None, str]:
     """(passed, mAP50-95, precision it was gated at) from the export gate; the source checkpoint passes."""
-    record = artifact.parent / f"{artifact.name}.gate.json"
-    if record.is_file():
-        gate = json.loads(record.read_text())
-        return bool(gate["passed"]), gate["artifact_map50_95"], gate.get("precision", "auto")
-    metrics = run_dir / "eval" / artifact.name / "metrics.json"
-    score = json.loads(metrics.read_text())["coco"]["map50_95"] if metrics.is_file() else None
-    return artifact.suffix == ".pt", score, "auto"
-
-
-def run_artifacts(run_dir: Path) -> list[Path]:
-    """best.pt and every exported artifact, accepted and refused."""
-    export = run_dir / "export"
-    found = [run_dir / "train" / "weights" / "best.pt"]
-    for folder in (export, export / "refused"):
-        if folder.is_dir():
-            found += sorted(p for p in folder.iterdir()
-                            if p.suffix in (".onnx", ".engine") or p.name.endswith("_openvino_model"))
-    return found
-
-
-def bench_artifacts(run_dir: Path, image: Path, imgsz: int, *, threads: int, precision: str | None = None,
-                    budget_ms: float | None = None, ram_mb: float | None = None, runs: int = 30) -> BenchReport:
-    """Measure every artifact of ``run_dir`` on ``image`` and pick one for the budget.
-
-    ``precision`` (OpenVINO: auto or f32) defaults to the one each artifact was gated at, so the speed
-    and the accuracy reported belong to the same arithmetic.
-    """
-    rows = []
-    for artifact in run_artifacts(run_dir):
-        passed, score, gated_at = _gate(run_dir, artifact)
-        m = _measure_in_fresh_process(artifact, image, imgsz, threads, precision or gated_at, runs)
-        fits = (budget_ms is None or m["p50_ms"] <= budget_ms) and (ram_mb is None or m["peak_rss_mb"] <= ram_mb)
-        rows.append(ArtifactBench(str(artifact.relative_to(run_dir)), m["precision"], m["p50_ms"], m["p95_ms"],
-                                  m["bare_p50_ms"], 1000 / m["p50_ms"], m["peak_rss_mb"], _size_mb(artifact), score,
-                                  passed, fits))
-    pareto = tuple(r.artifact for r in rows if not any(_dominates(o, r) for o in rows))
-    usable = sorted((r for r in rows if r.gate_passed and r.fits_budget), key=lambda r: r.p50_ms)
-    pick = usable[0].artifact if usable else None
-    advice = (f"{pick}: fastest artifact that passed its gate and fits the budget" if pick else
-              "No artifact passed its gate and fits the budget: try a smaller --imgsz, a smaller model, "
-              "an INT8 export (novadet export RUN --format openvino --int8), or a larger budget.")
-    return BenchReport(threads, budget_ms, ram_mb, tuple(rows), pareto, pick, advice)
+    gate = run.read_gate(artifact)
+    if gate is not None:
+        return gate.passed, gate.artifact_map50_95, gate.precision
+    metrics = run.eval_files(artifact).metrics
+    score = run.read_eval(artifact).coco.map50_95 if metrics.is_file() else None
+    return artifact == run.best, score, "auto"
 
 
 def _dominates(a: ArtifactBench, b: ArtifactBench) -> bool:
@@ -158,6 +137,6 @@ def _dominates(a: ArtifactBench, b: ArtifactBench) -> bool:
 
 
 if __name__ == "__main__":  # the fresh process of _measure_in_fresh_process
-    artifact_arg, image_arg, imgsz_arg, threads_arg, precision_arg, runs_arg = sys.argv[1:7]
-    print(json.dumps(measure(Path(artifact_arg), Path(image_arg), int(imgsz_arg), int(threads_arg), precision_arg,
-                             int(runs_arg))))
+    run_arg, artifact_arg, image_arg, threads_arg, precision_arg, runs_arg = sys.argv[1:7]
+    print(json.dumps(measure(RunDir(Path(run_arg)), Path(artifact_arg), Path(image_arg), int(threads_arg),
+                             precision_arg, int(runs_arg))))

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
-from novadet.evaluate.metrics import CocoMetrics
+from novadet.core.reports import CocoMetrics, GateResult
 
 MAX_OVERALL_DROP = 1.0  # mAP50-95 points
 MAX_CLASS_DROP = 3.0
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """Deltas in mAP50-95 points (artifact minus source; negative is a loss) and the verdict."""
-
-    passed: bool
-    overall_delta: float
-    class_deltas: dict[str, float | None]
-    reasons: tuple[str, ...]
-    max_overall_drop: float
-    max_class_drop: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_gate(source: CocoMetrics, candidate: CocoMetrics, *, max_overall_drop: float = MAX_OVERALL_DROP,
@@ -46,4 +28,6 @@ def check_gate(source: CocoMetrics, candidate: CocoMetrics, *, max_overall_drop:
         deltas[name] = delta
         if delta is not None and -delta > max_class_drop:
             reasons.append(f"{name}: AP dropped {-delta:.2f} points (limit {max_class_drop})")
-    return GateResult(not reasons, overall, deltas, tuple(reasons), max_overall_drop, max_class_drop)
+    return GateResult(passed=not reasons, overall_delta=overall, class_deltas=deltas, reasons=tuple(reasons),
+                      max_overall_drop=max_overall_drop, max_class_drop=max_class_drop,
+                      source_map50_95=source.map50_95, artifact_map50_95=candidate.map50_95)

@@ -5,32 +5,20 @@ Each rule returns at most one ``Advice`` that names the epoch, the class or the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import numpy as np
 
-DEFAULT_CONFIDENCE = 0.25  # Ultralytics' predict default
+from novadet.core.detections import DEPLOY_CONFIDENCE
+from novadet.core.reports import Advice
+from novadet.core.training import TRAIN_LOSSES, VAL_LOSSES, History
 
 
-@dataclass(frozen=True)
-class Advice:
-    """One observation and what to do about it."""
-
-    code: str
-    message: str
-
-
-def _column(history: Sequence[Mapping[str, str]], *names: str) -> np.ndarray:
-    """The per-epoch sum of ``names`` (e.g. the three val losses); NaN where a value is missing."""
-    return np.array([sum(float(row[n]) if row.get(n) else np.nan for n in names) for row in history])
-
-
-def overfitting(history: Sequence[Mapping[str, str]], min_rise: float = 0.05, min_epochs: int = 3) -> Advice | None:
+def overfitting(history: History, min_rise: float = 0.05, min_epochs: int = 3) -> Advice | None:
     """Val loss rising (or val mAP falling) for ``min_epochs`` epochs while the train loss falls."""
-    train = _column(history, "train_box_loss", "train_cls_loss", "train_dfl_loss")
-    val = _column(history, "val_box_loss", "val_cls_loss", "val_dfl_loss")
-    mAP = _column(history, "val_map50_95")
+    train = history.column(*TRAIN_LOSSES)
+    val = history.column(*VAL_LOSSES)
+    mAP = history.column("val_map50_95")
     if len(history) < min_epochs + 2 or np.isnan(val).all():
         return None
     best = int(np.nanargmin(val))
@@ -43,13 +31,13 @@ def overfitting(history: Sequence[Mapping[str, str]], min_rise: float = 0.05, mi
     what = (f"val loss up {100 * (val[-1] / val[best] - 1):.0f}% since epoch {best}" if rising
             else f"val mAP50-95 down from {mAP[peak]:.3f} at epoch {peak} to {mAP[-1]:.3f}")
     return Advice("OVERFITTING", f"Overfitting from epoch {start}: {what} while the train loss kept falling. "
-                                 f"Keep best.pt (epoch {peak}), stop earlier (--epochs {start + 1}), use "
+                                 f"Keep the best checkpoint (epoch {peak}), stop earlier (--epochs {start + 1}), use "
                                  "--augment heavy, or collect more data.")
 
 
-def loss_spikes(history: Sequence[Mapping[str, str]], factor: float = 1.5) -> Advice | None:
+def loss_spikes(history: History, factor: float = 1.5) -> Advice | None:
     """A train loss more than ``factor`` x the median of the three epochs before it."""
-    train = _column(history, "train_box_loss", "train_cls_loss", "train_dfl_loss")
+    train = history.column(*TRAIN_LOSSES)
     spikes = [e for e in range(3, len(train)) if train[e] > factor * np.median(train[e - 3:e])]
     if not spikes:
         return None
@@ -58,10 +46,10 @@ def loss_spikes(history: Sequence[Mapping[str, str]], factor: float = 1.5) -> Ad
                                 "lower lr0 (e.g. half) or raise the batch, and check those epochs' data.")
 
 
-def still_improving(history: Sequence[Mapping[str, str]], tail: float = 0.2, min_gain: float = 0.01
+def still_improving(history: History, tail: float = 0.2, min_gain: float = 0.01
                     ) -> Advice | None:
     """Val mAP still climbing over the last ``tail`` of the epochs and best at the end."""
-    mAP = _column(history, "val_map50_95")
+    mAP = history.column("val_map50_95")
     n = len(mAP)
     if n < 5 or np.isnan(mAP).all():
         return None
@@ -90,7 +78,7 @@ def weak_classes(ap_per_class: Mapping[str, float | None], train_instances: Mapp
                                 f"{name}, or use --sampler repeat-factor (and --focal-gamma 2).")
 
 
-def threshold_advice(recommended: float, default: float = DEFAULT_CONFIDENCE, gap: float = 0.15) -> Advice | None:
+def threshold_advice(recommended: float, default: float = DEPLOY_CONFIDENCE, gap: float = 0.15) -> Advice | None:
     """The F1-best confidence threshold far from the usual default."""
     if abs(recommended - default) <= gap:
         return None
@@ -98,7 +86,7 @@ def threshold_advice(recommended: float, default: float = DEFAULT_CONFIDENCE, ga
                                "F1 peaks on this data.")
 
 
-def diagnose(history: Sequence[Mapping[str, str]], ap_per_class: Mapping[str, float | None],
+def diagnose(history: History, ap_per_class: Mapping[str, float | None],
              train_instances: Mapping[str, int], recommended_threshold: float | None) -> list[Advice]:
     """Every rule's advice, in a fixed order; no threshold advice without a useful threshold (None)."""
     threshold = None if recommended_threshold is None else threshold_advice(recommended_threshold)

@@ -7,8 +7,6 @@ Matching is greedy by confidence, one ground-truth box per detection, at IoU >= 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,37 +14,7 @@ import numpy.typing as npt
 from novadet.core.boxes import box_iou
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
-
-
-@dataclass(frozen=True)
-class ClassQuality:
-    """Precision, recall and F1 at the confidence threshold that maximises F1."""
-
-    precision: float
-    recall: float
-    f1: float
-    threshold: float
-    support: int  # ground-truth boxes
-
-
-@dataclass(frozen=True)
-class Quality:
-    """Per class and overall (micro-averaged) quality, mean IoU and the confusion matrix.
-
-    ``confusion[i][j]`` counts ground truth of class i predicted as class j; index C is background
-    (a missed box in the last column, a false alarm in the last row).
-    """
-
-    per_class: dict[str, ClassQuality]
-    overall: ClassQuality
-    mean_iou: float | None
-    confusion: list[list[int]] = field(default_factory=list)
-    pr_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # IoU 0.5, <= 101 points
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
+from novadet.core.reports import ClassQuality, Quality
 
 
 def match_image(record: ImageRecord, dets: Detections, iou_threshold: float

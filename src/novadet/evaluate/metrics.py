@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -16,35 +15,8 @@ import numpy as np
 from novadet.core.boxes import xyxy_to_coco_xywh
 from novadet.core.dataset import DetectionDataset
 from novadet.core.detections import Detections
+from novadet.core.reports import COCO_STAT_NAMES, CocoMetrics
 from novadet.data.formats.coco import to_coco
-
-COCO_STAT_NAMES = ("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large",
-                   "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
-
-
-@dataclass(frozen=True)
-class CocoMetrics:
-    """The twelve COCO bbox numbers (-1 where COCO has nothing to average) and AP per class.
-
-    ``ap_per_class`` holds AP@[.5:.95] by class name; None for a class with no ground truth.
-    """
-
-    map50_95: float
-    map50: float
-    map75: float
-    ap_small: float
-    ap_medium: float
-    ap_large: float
-    ar1: float
-    ar10: float
-    ar100: float
-    ar_small: float
-    ar_medium: float
-    ar_large: float
-    ap_per_class: dict[str, float | None]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def coco_results(predictions: Sequence[Detections]) -> list[dict[str, Any]]:

@@ -1,52 +1,36 @@
-"""An evaluation run: the numbers, the advice, and the files anyone can re-check.
+"""The files of an evaluation: the report, and what anyone needs to re-check it.
 
-``write_report`` leaves ``metrics.json``, ``predictions.json`` (COCO results), ``ground_truth.json``
-(COCO), ``pr_curves.png`` and ``confusion_matrix.png`` in one folder, written atomically.
+``write_report`` leaves the ``EvalReport`` (metrics), the predictions as COCO results, the ground truth as
+COCO, and the PR-curve and confusion-matrix plots in one folder (``core.run.EvalFiles`` names them),
+replaced as a whole.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from novadet.atomic import staged_dir, write_json
+from novadet.core.atomic import staged_dir, write_bytes, write_json
 from novadet.core.dataset import DetectionDataset
 from novadet.core.detections import Detections
+from novadet.core.reports import EvalReport, Quality
+from novadet.core.run import EvalFiles
 from novadet.data.formats.coco import to_coco
-from novadet.evaluate.diagnose import Advice
-from novadet.evaluate.matching import Quality
-from novadet.evaluate.metrics import CocoMetrics, coco_results
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """Everything ``novadet eval`` measured and concluded about one artifact on one split."""
-
-    artifact: str
-    split: str
-    images: int
-    settings: dict[str, Any]
-    coco: CocoMetrics
-    quality: Quality
-    advice: tuple[Advice, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from novadet.evaluate.metrics import coco_results
 
 
 def write_report(report: EvalReport, out_dir: Path, ground_truth: DetectionDataset,
                  predictions: Sequence[Detections]) -> Path:
     """Write the report's files into ``out_dir`` (replaced as a whole)."""
     with staged_dir(out_dir, overwrite=True) as stage:
-        write_json(stage / "metrics.json", report.to_dict())
-        gt = to_coco(ground_truth.class_names, list(ground_truth.records))
-        write_json(stage / "ground_truth.json", gt)
-        write_json(stage / "predictions.json", coco_results(predictions))
-        (stage / "pr_curves.png").write_bytes(_pr_plot(report.quality))
-        (stage / "confusion_matrix.png").write_bytes(_confusion_plot(report.quality, ground_truth.class_names))
+        files = EvalFiles(stage)
+        write_json(files.metrics, report.to_dict())
+        write_json(files.ground_truth, to_coco(ground_truth.class_names, list(ground_truth.records)))
+        write_json(files.predictions, coco_results(predictions))
+        write_bytes(files.pr_plot, _pr_plot(report.quality))
+        write_bytes(files.confusion_plot, _confusion_plot(report.quality, ground_truth.class_names))
     return out_dir
 
 

@@ -15,13 +15,13 @@ from rich.text import Text
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Finding, Severity
-from novadet.data.audit import AuditReport
-from novadet.data.split import class_shares
+from novadet.core.reports import AuditReport, BenchReport, EvalReport
+from novadet.core.run import RunDir, StageOutcome
+from novadet.core.training import TrainConfig
+from novadet.data.split_folder import class_shares
 
 if TYPE_CHECKING:
-    from novadet.deploy.bench import BenchReport
-    from novadet.evaluate.report import EvalReport
-    from novadet.pipeline import RunSummary, StageOutcome
+    from novadet.report.summary import RunSummary
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _SHOWN_PER_CODE = 3
@@ -156,11 +156,12 @@ def stage_line(outcome: StageOutcome) -> Text:
 
 def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
     """What a run achieved: accuracy per class, the advice, the exports, the pick and where things are."""
+    run = RunDir(summary.run_dir)
     found = ", ".join(f"{code} {n}" for code, n in summary.findings.items()) or "none"
     yield Text.assemble(("Data ", "bold"), f"{summary.dataset_images} images, {summary.usable_images} usable; "
-                        f"audit findings: {found} (audit.json)")
-    yield Text.assemble(("Result ", "bold"), f"best.pt on the {summary.split} split ({summary.images} images): "
-                        f"mAP50-95 {summary.map50_95:.3f}, mAP50 {summary.map50:.3f}")
+                        f"audit findings: {found} ({run.relative(run.audit_file)})")
+    yield Text.assemble(("Result ", "bold"), f"{run.best.name} on the {summary.split} split ({summary.images} "
+                        f"images): mAP50-95 {summary.map50_95:.3f}, mAP50 {summary.map50:.3f}")
     table = Table(box=box.SIMPLE)
     table.add_column("class")
     table.add_column("AP50-95", justify="right")
@@ -178,9 +179,9 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
                             f"(p50, batch 1){accuracy}")
     else:
         yield Text(summary.bench_advice, style="yellow")
-    run = shown(summary.run_dir)
-    yield Text(f"Everything is in {run}/: audit.json, split/, train/ (history.csv, weights/), "
-               f"eval/best.pt/ (metrics.json, plots), export/ (artifacts, *.gate.json), bench.json, stages.json")
+    places = [run.audit_file, run.split_dir, run.history_file, run.weights_dir, run.eval_files(run.best).folder,
+              run.export_dir, run.bench_file, run.stages_file]
+    yield Text(f"Everything is in {shown(run.root)}/: " + ", ".join(run.relative(p) for p in places))
 
 
 def shown(path: Path) -> str:
@@ -201,8 +202,6 @@ def in_config_terms(advice: str) -> str:
     'train longer, e.g. train.epochs: 30. Or use train.sampler: repeat-factor (and train.focal_gamma: 2).'
     """
     from dataclasses import fields
-
-    from novadet.engines.base import TrainConfig
 
     options = {f.name for f in fields(TrainConfig)}
 

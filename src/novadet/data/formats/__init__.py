@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-from novadet.atomic import staged_dir
+from novadet.core.atomic import staged_dir
 from novadet.core.dataset import DetectionDataset
 from novadet.data.formats.files import LinkMode, check_writable
 from novadet.errors import ConfigError, DataError

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from novadet.atomic import write_json
+from novadet.core.atomic import write_json
 from novadet.core.boxes import coco_xywh_to_xyxy, xyxy_to_coco_xywh
-from novadet.core.dataset import DetectionDataset, ImageRecord, normalize_split
+from novadet.core.dataset import DetectionDataset, ImageRecord, flat_names, normalize_split
 from novadet.core.findings import Finding, Severity
-from novadet.data.formats.files import LinkMode, flat_names, image_size, place_image, relpath, unreadable
+from novadet.data.formats.files import LinkMode, image_size, place_image, relpath, unreadable
 from novadet.errors import DataError
 
 NAME = "coco"
@@ -174,7 +174,7 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
     Writes ``annotations/instances_<split>.json`` and ``images/<split>/`` when every record has a
     split, else ``annotations.json`` and ``images/``.
     """
-    names = flat_names(dataset.records)
+    names = flat_names(r.path for r in dataset.records)
     by_split = all(r.split for r in dataset.records)
     groups: dict[str | None, list[ImageRecord]] = defaultdict(list)
     for rec in dataset.records:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections import Counter
-from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from novadet.core.dataset import DetectionDataset, ImageRecord
+from novadet.core.dataset import DetectionDataset
 from novadet.core.findings import Finding, Severity
 from novadet.errors import ConfigError, DataError
 
@@ -53,15 +51,6 @@ def unreadable(rel: str) -> Finding:
 def relpath(path: Path, root: Path) -> str:
     """POSIX path of ``path`` relative to ``root``."""
     return PurePosixPath(Path(os.path.relpath(path, root))).as_posix()
-
-
-def flat_names(records: Iterable[ImageRecord]) -> dict[str, str]:
-    """A unique file name per record path: the base name, or the whole path joined by ``__`` where
-    two images share a stem (so label files named after the stem cannot collide)."""
-    paths = [r.path for r in records]
-    stems = Counter(PurePosixPath(p).stem for p in paths)
-    return {p: PurePosixPath(p).name if stems[PurePosixPath(p).stem] == 1 else p.replace("/", "__")
-            for p in paths}
 
 
 def place_image(src: Path, dst: Path, mode: LinkMode) -> None:

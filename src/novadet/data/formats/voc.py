@@ -15,11 +15,10 @@ import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse as parse_xml
 
-from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, ImageRecord
+from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, ImageRecord, flat_names
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats.files import (
     LinkMode,
-    flat_names,
     fmt_number,
     image_size,
     is_image,
@@ -192,7 +191,7 @@ def _unlabelled(path: Path, seen: set[Path], splits: dict[str, str],
 def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
     """Write ``dataset`` into the empty folder ``stage`` as Pascal VOC, with ``classes.txt`` to keep the class order and
     ``ImageSets/Main/<split>.txt`` for records that have a split."""
-    names = flat_names(dataset.records)
+    names = flat_names(r.path for r in dataset.records)
     lists: dict[str, list[str]] = {}
     for rec in dataset.records:
         name = names[rec.path]

@@ -13,11 +13,10 @@ import numpy as np
 import yaml
 
 from novadet.core.boxes import xyxy_to_yolo, yolo_to_xyxy
-from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, ImageRecord, normalize_split
+from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, ImageRecord, flat_names, normalize_split
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats.files import (
     LinkMode,
-    flat_names,
     image_size,
     list_images,
     place_image,
@@ -237,7 +236,7 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
     Records with a split go to ``images/<split>/`` and ``labels/<split>/``; data.yaml lists the
     splits when every record has one.
     """
-    names = flat_names(dataset.records)
+    names = flat_names(r.path for r in dataset.records)
     for rec in dataset.records:
         sub = Path(rec.split or "")
         place_image(dataset.image_path(rec), stage / "images" / sub / names[rec.path], link)

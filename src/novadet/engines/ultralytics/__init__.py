@@ -1,10 +1,2 @@
-"""The Ultralytics engine. Ultralytics is AGPL-3.0; it is imported only inside this package, after
-``environment.configure()`` has pointed its settings at novadet's cache and switched off its network probe."""
-
-from novadet.engines.ultralytics import environment
-
-environment.configure()
-
-from novadet.engines.ultralytics.engine import ENGINE  # noqa: E402
-
-__all__ = ["ENGINE"]
+"""The Ultralytics engine (AGPL-3.0). Only this package imports Ultralytics: ``engine`` (which configures
+Ultralytics' environment before its first import) and ``head`` (numpy only, for deployments)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from novadet.core.training import TRAIN_LOSSES
 
 
 class EpochDisplay:
@@ -33,17 +34,15 @@ class EpochDisplay:
         assert self._task is not None
         self._progress.update(self._task, advance=1, description=f"epoch {epoch + 1}/{self.epochs}  loss {loss:.3f}")
 
-    def epoch_done(self, row: dict[str, Any]) -> None:
+    def epoch_done(self, row: dict[str, float | None]) -> None:
+        """Show a finished epoch (a history row) on its bar."""
         if self._task is None:
             return
-        text = (f"epoch {int(row['epoch']) + 1}/{self.epochs}  loss {_sum(row, 'train'):.3f}  "
+        loss = sum(_num(row[c]) for c in TRAIN_LOSSES)
+        text = (f"epoch {int(_num(row['epoch'])) + 1}/{self.epochs}  loss {loss:.3f}  "
                 f"val mAP50-95 {_num(row['val_map50_95']):.3f}  mAP50 {_num(row['val_map50']):.3f}")
         self._progress.update(self._task, description=text)
 
 
-def _num(text: str) -> float:
-    return float(text) if text else float("nan")
-
-
-def _sum(row: dict[str, Any], prefix: str) -> float:
-    return sum(_num(row[f"{prefix}_{k}_loss"]) for k in ("box", "cls", "dfl"))
+def _num(value: float | None) -> float:
+    return float("nan") if value is None else value

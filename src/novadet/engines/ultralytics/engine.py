@@ -1,31 +1,37 @@
-"""UltralyticsEngine: a split folder and a TrainConfig in, a run directory out.
+"""UltralyticsEngine: a ``SplitDataset`` and a ``TrainConfig`` in, a run folder out.
 
-The run directory holds ``config.yaml`` (every option resolved), ``provenance.json`` (versions,
-dataset hash, seed, weights sha256 and licence), ``model.yaml`` where novadet builds the model, and
-``train/`` (Ultralytics' output, ``history.csv``, ``weights/best.pt`` and ``weights/last.pt``).
+The engine writes its own YOLO view of the split (links to the images, label files) into the run's engine
+folder, trains on it with Ultralytics' DetectionTrainer (``trainer.py``), and records ``config.yaml`` and
+``provenance.json`` through the run's ``RunDir``.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import platform
-import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 
-from novadet.atomic import write_json, write_text
-from novadet.engines.base import TrainConfig, TrainResult
+from novadet.core.artifacts import ExportTarget
+from novadet.core.atomic import staged_dir, write_text
+from novadet.core.dataset import SplitDataset
+from novadet.core.run import RunDir
+from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
+from novadet.data.formats import yolo
+from novadet.data.formats.files import LinkMode
+from novadet.engines.base import Forward
+from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.display import EpochDisplay
 from novadet.engines.ultralytics.models import ModelSpec, mobilenetv2_yolo_cfg, model_spec
-from novadet.errors import ConfigError, DataError
-from novadet.weights import ResolvedWeights, resolve
+from novadet.engines.weights import ResolvedWeights, resolve
+from novadet.errors import ConfigError
+
+environment.configure()  # before Ultralytics is first imported (lazily, below)
 
 # Ultralytics hyperparameters of each augmentation preset; "default" is Ultralytics' own.
 AUGMENT_PRESETS: dict[str, dict[str, float]] = {
@@ -40,7 +46,9 @@ AUGMENT_PRESETS: dict[str, dict[str, float]] = {
 NOISE_P = {"none": 0.0, "light": 0.0, "default": 0.1, "heavy": 0.3}
 GRAYSCALE_P = 0.2
 # novadet's format names -> Ultralytics' export formats.
-EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
+_EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
+_VIEW = "data"  # the YOLO view, in the run's engine folder
+_MODEL_YAML = "model.yaml"
 
 
 @dataclass(frozen=True)
@@ -59,73 +67,138 @@ class UltralyticsEngine:
 
     name = "ultralytics"
 
-    def train(self, split_dir: Path, run_dir: Path, config: TrainConfig, *, progress: bool = True) -> TrainResult:
-        """Train into the new run folder ``run_dir``."""
-        return self._run(split_dir, run_dir, config, resume=False, progress=progress)
+    def train(self, split: SplitDataset, run: RunDir, config: TrainConfig, *, progress: bool = True) -> TrainResult:
+        """Train into the new run folder ``run``."""
+        if run.train_dir.exists():
+            raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
+        view = _write_view(split, run)
+        plan = _plan(config, run, len(split.class_names))
+        run.write_train_record(TrainRecord(self.name, split.location, split.class_names, config.to_dict()))
+        run.write_provenance(Provenance(
+            engine=self.name, versions=_versions(), seed=config.seed, dataset_sha256=split.fingerprint(),
+            model=config.model, frozen_layers=plan.frozen_layers,
+            weights=None if plan.weights is None else plan.weights.to_record()))
+        return _fit(run, view, config, plan, resume=False, progress=progress)
 
-    def resume(self, run_dir: Path, *, progress: bool = True) -> TrainResult:
-        """Continue the interrupted run in ``run_dir`` (its config.yaml says how) after its last finished epoch."""
-        split_dir, config = load_run(run_dir)
-        return self._run(split_dir, run_dir, config, resume=True, progress=progress)
+    def resume(self, run: RunDir, *, progress: bool = True) -> TrainResult:
+        """Continue the interrupted run in ``run`` (its config.yaml says how) after its last finished epoch."""
+        record = run.read_train_record()
+        if not run.last.is_file():
+            raise ConfigError(f"{run.root}: nothing to resume (no {run.relative(run.last)})")
+        config = record.config
+        return _fit(run, run.engine_dir / _VIEW, config, _plan(config, run, len(record.class_names)), resume=True,
+                    progress=progress)
 
-    def forward_fn(self, weights: Path, device: str = "cpu") -> Callable[[np.ndarray], np.ndarray]:
-        """The checkpoint's raw forward pass: float32 BCHW in [0, 1] -> (B, 4 + C, anchors)."""
+    def forward(self, checkpoint: Path, *, device: str = "cpu", threads: int | None = None) -> Forward:
+        """The checkpoint's forward pass (a TensorRT ``.engine`` runs on the first CUDA GPU)."""
         import torch
 
-        if weights.suffix == ".engine":
-            return _tensorrt_forward(weights, device)
-        checkpoint = torch.load(weights, map_location=device, weights_only=False)
-        model = (checkpoint.get("ema") or checkpoint["model"]).float().fuse().eval()
+        if threads:
+            torch.set_num_threads(threads)
+        if checkpoint.suffix == ".engine":
+            return _tensorrt_forward(checkpoint)
+        loaded = torch.load(checkpoint, map_location=device, weights_only=False)
+        model = (loaded.get("ema") or loaded["model"]).float().fuse().eval()
 
-        def forward(batch: np.ndarray) -> np.ndarray:
+        def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
             with torch.inference_mode():
-                return _raw_output(model(torch.from_numpy(batch).to(device)))
+                return [_numpy(model(torch.from_numpy(batch).to(device)))]
 
         return forward
 
-    def export(self, weights: Path, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False, int8: bool = False,
-               calib_data: Path | None = None, calib_fraction: float = 1.0) -> Path:
-        """Export a checkpoint with Ultralytics' exporter into ``out_dir`` and return the artifact.
+    def export(self, run: RunDir, target: ExportTarget, *, calib_images: int = 0,
+               out_dir: Path | None = None) -> Path:
+        """Export ``run.best`` with Ultralytics' exporter into ``out_dir`` (default: the run's export folder).
 
         ONNX: dynamic batch, simplified. OpenVINO: an IR folder. TensorRT: a batch-1 ``.engine`` built on the
         first CUDA GPU. ``half`` stores FP16 weights (``_fp16`` in the name). ``int8`` quantises OpenVINO (NNCF)
-        or TensorRT, calibrated on ``calib_fraction`` of the train split of ``calib_data``.
+        or TensorRT, calibrated on up to ``calib_images`` train images of the run's own view.
         """
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"export format {fmt!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}")
-        if half and int8:
-            raise ConfigError("choose --half or --int8, not both")
-        if int8 and (fmt == "onnx" or calib_data is None):
-            raise ConfigError("the engine quantises OpenVINO and TensorRT only, with calibration data (the run's "
-                              "split folder)")
-        extra: dict[str, Any] = {"dynamic": True, "simplify": True} if fmt == "onnx" else {}
-        if fmt == "tensorrt":
+        if target.int8 and target.format == "onnx":
+            raise ConfigError("the Ultralytics engine quantises OpenVINO and TensorRT; ONNX INT8 is novadet's own "
+                              "(novadet export --format onnx --int8)")
+        weights = run.best
+        extra: dict[str, Any] = {"dynamic": True, "simplify": True} if target.format == "onnx" else {}
+        if target.format == "tensorrt":
             _check_tensorrt()
             extra["device"] = 0
-        if half:
+        if target.half:
             extra["quantize"] = 16
-        if int8 and calib_data is not None:
-            extra.update(quantize=8, data=str(calib_data / "data.yaml"), split="train", fraction=calib_fraction)
+        if target.int8:
+            view = run.engine_dir / _VIEW
+            train_images = max(1, sum(1 for _ in (view / "images" / "train").iterdir()))
+            extra.update(quantize=8, data=str(view / "data.yaml"), split="train",
+                         fraction=min(1.0, calib_images / train_images))
         from ultralytics.models.yolo.model import YOLO
 
         onnx_before = weights.with_suffix(".onnx").exists()
-        produced = Path(YOLO(str(weights)).export(format=EXPORT_FORMATS[fmt], imgsz=imgsz, verbose=False, **extra))
-        if fmt == "tensorrt" and not onnx_before:  # the ONNX file TensorRT was built from
+        produced = Path(YOLO(str(weights)).export(format=_EXPORT_FORMATS[target.format], imgsz=run.read_train_record()
+                                                  .config.imgsz, verbose=False, **extra))
+        if target.format == "tensorrt" and not onnx_before:  # the ONNX file TensorRT was built from
             weights.with_suffix(".onnx").unlink(missing_ok=True)
+        out_dir = out_dir or run.export_dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / (_tagged(produced.name, "fp16") if half else produced.name)
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        produced.replace(target)
-        return target
+        destination = out_dir / (_tagged(produced.name, "fp16") if target.half else produced.name)
+        if destination.exists():
+            import shutil
 
-    def _run(self, split_dir: Path, run_dir: Path, config: TrainConfig, *, resume: bool,
-             progress: bool) -> TrainResult:
-        start = time.perf_counter()
-        trainer, display = build_trainer(split_dir, run_dir, config, resume=resume, progress=progress)
-        with display:
-            trainer.train()
-        return _result(run_dir, time.perf_counter() - start)
+            shutil.rmtree(destination) if destination.is_dir() else destination.unlink()
+        produced.replace(destination)
+        return destination
+
+    def backbone_state(self, checkpoint: Path) -> dict[str, npt.NDArray[Any]]:
+        """``mobilenetv2-yolo``'s backbone tensors as stored (Ultralytics keeps fp16), named as in torchvision's
+        ImageNet file (``features.0.0.weight``, ...)."""
+        import torch
+
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model = loaded.get("ema") or loaded["model"]
+        backbone = model.model[0]
+        if type(backbone).__name__ != "TorchVision":
+            raise ConfigError(f"{checkpoint}: not a mobilenetv2-yolo checkpoint; its backbone has no pretrained file")
+        return {f"features.{k}": v.cpu().numpy() for k, v in backbone.m.state_dict().items()}
+
+
+def _fit(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool, progress: bool) -> TrainResult:
+    start = time.perf_counter()
+    trainer = _trainer(run, view, config, plan, resume=resume)
+    display = EpochDisplay(config.epochs, enabled=progress)
+    trainer.on_epoch, trainer.on_batch = display.epoch_done, display.batch_done
+    with display:
+        trainer.train()
+    history = run.read_history()
+    return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
+                       epochs_done=len(history), best_map50_95=history.best_map(),
+                       wall_s=time.perf_counter() - start)
+
+
+def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool) -> Any:
+    """The configured NovadetTrainer, its extras written beside the run."""
+    from novadet.engines.ultralytics.trainer import Extras, NovadetTrainer
+
+    Extras(run_dir=run.root.resolve(), backbone_weights=plan.backbone_weights, frozen_layers=plan.frozen_layers,
+           unfreeze_at=config.unfreeze_at, backbone_lr_scale=config.backbone_lr_scale, seed=config.seed,
+           focal_gamma=config.focal_gamma,
+           repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
+           grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
+           workers=config.workers).save()
+    overrides = _overrides(config, view, run, plan)
+    if resume:
+        overrides.update(resume=str(run.last), model=str(run.last))
+    return NovadetTrainer(overrides=overrides)
+
+
+def build_trainer(split: SplitDataset, run: RunDir, config: TrainConfig) -> Any:
+    """The configured trainer of a new run, not started: for tests and benchmarks that look inside it."""
+    return _trainer(run, _write_view(split, run), config, _plan(config, run, len(split.class_names)), resume=False)
+
+
+def _write_view(split: SplitDataset, run: RunDir) -> Path:
+    """The YOLO view Ultralytics trains on: links to the images and label files, in the run's engine folder."""
+    view = run.engine_dir / _VIEW
+    with staged_dir(view, overwrite=True) as stage:
+        yolo.write_into(split.merged(), stage, LinkMode.SYMLINK)
+    return view
 
 
 def _check_tensorrt() -> None:
@@ -143,26 +216,26 @@ def _check_tensorrt() -> None:
                           "(pip install tensorrt)")
 
 
-def _tensorrt_forward(engine: Path, device: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A TensorRT engine's raw forward pass through Ultralytics' backend (it reads the metadata header, binds
+def _tensorrt_forward(engine: Path) -> Forward:
+    """A TensorRT engine's forward pass through Ultralytics' backend (it reads the metadata header, binds
     TensorRT 8 and 10 buffers, and converts to FP16 inputs where the engine wants them)."""
     import torch
     from ultralytics.nn.autobackend import AutoBackend
 
     _check_tensorrt()
-    where = torch.device("cuda:0" if device == "cpu" else device)
+    where = torch.device("cuda:0")
     backend = AutoBackend(str(engine), device=where, verbose=False)
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        return _raw_output(backend(torch.from_numpy(batch).to(where)))
+    def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        return [_numpy(backend(torch.from_numpy(batch).to(where)))]
 
     return forward
 
 
-def _raw_output(out: Any) -> np.ndarray:
+def _numpy(out: Any) -> npt.NDArray[np.float32]:
     """The (B, 4 + C, anchors) tensor of a Detect model's output, as float32 numpy."""
     raw = out[0] if isinstance(out, (list, tuple)) else out
-    result: np.ndarray = raw.float().cpu().numpy()
+    result: npt.NDArray[np.float32] = raw.float().cpu().numpy()
     return result
 
 
@@ -172,46 +245,7 @@ def _tagged(name: str, tag: str) -> str:
     return f"{name[:len(name) - len(suffix)]}_{tag}{suffix}"
 
 
-def build_trainer(split_dir: Path, run_dir: Path, config: TrainConfig, *, resume: bool = False,
-                  progress: bool = True) -> tuple[Any, EpochDisplay]:
-    """The configured Ultralytics trainer (not yet started) and its display; writes config and provenance."""
-    names = _split_classes(split_dir)
-    last = run_dir / "train" / "weights" / "last.pt"
-    if resume:
-        if not last.is_file():
-            raise ConfigError(f"{run_dir}: nothing to resume (no train/weights/last.pt)")
-    elif (run_dir / "train").exists():
-        raise ConfigError(f"{run_dir}: already holds a training run; use --resume or another run folder")
-    plan = _plan(config, run_dir, len(names))
-    if not resume:
-        _write_records(run_dir, split_dir, config, plan)
-    from novadet.engines.ultralytics.trainer import Extras, NovadetTrainer
-
-    display = EpochDisplay(config.epochs, enabled=progress)
-    extras = Extras(
-        backbone_weights=plan.backbone_weights, frozen_layers=plan.frozen_layers, unfreeze_at=config.unfreeze_at,
-        backbone_lr_scale=config.backbone_lr_scale, seed=config.seed, focal_gamma=config.focal_gamma,
-        repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
-        grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
-        history=run_dir / "train" / "history.csv", on_epoch=display.epoch_done, on_batch=display.batch_done)
-    overrides = _overrides(config, split_dir, run_dir, plan)
-    if resume:
-        overrides.update(resume=str(last), model=str(last))
-    return NovadetTrainer(overrides=overrides, extras=extras, workers=config.workers), display
-
-
-def _split_classes(split_dir: Path) -> list[str]:
-    data_yaml, manifest = split_dir / "data.yaml", split_dir / "manifest.json"
-    if not split_dir.is_dir():
-        raise DataError(f"{split_dir}: no such folder")
-    if not (data_yaml.is_file() and manifest.is_file()):
-        raise DataError(f"{split_dir}: not a novadet split folder (no manifest.json and data.yaml); "
-                        f"run `novadet split DATA -o {split_dir}` first")
-    spec = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    return [spec["names"][i] for i in range(len(spec["names"]))]
-
-
-def _plan(config: TrainConfig, run_dir: Path, num_classes: int) -> _Plan:
+def _plan(config: TrainConfig, run: RunDir, num_classes: int) -> _Plan:
     spec = model_spec(config.model)
     frozen = _frozen_layers(config, spec)
     if spec is None:  # a user's .yaml or .pt
@@ -226,7 +260,7 @@ def _plan(config: TrainConfig, run_dir: Path, num_classes: int) -> _Plan:
     resolved = None if config.weights == "none" else resolve(
         spec.weights, None if config.weights == "auto" else config.weights, allow_download=config.allow_download)
     if spec.name == "mobilenetv2-yolo":
-        model_yaml = run_dir / "model.yaml"
+        model_yaml = run.engine_dir / _MODEL_YAML
         write_text(model_yaml, yaml.safe_dump(mobilenetv2_yolo_cfg(num_classes), sort_keys=False))
         return _Plan(str(model_yaml), frozen, resolved.path if resolved else None, resolved, None)
     model_arg = str(resolved.path) if resolved else f"{spec.name}.yaml"
@@ -247,76 +281,27 @@ def _frozen_layers(config: TrainConfig, spec: ModelSpec | None) -> int:
     return spec.backbone_layers
 
 
-def _overrides(config: TrainConfig, split_dir: Path, run_dir: Path, plan: _Plan) -> dict[str, Any]:
+def _overrides(config: TrainConfig, view: Path, run: RunDir, plan: _Plan) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "model": plan.model_arg, "data": str((split_dir / "data.yaml").resolve()), "epochs": config.epochs,
+        "model": plan.model_arg, "data": str((view / "data.yaml").resolve()), "epochs": config.epochs,
         "imgsz": config.imgsz, "batch": config.batch, "seed": config.seed, "deterministic": True,
-        "device": config.device or None, "project": str(run_dir.resolve()), "name": "train", "exist_ok": True,
-        "freeze": plan.frozen_layers or None, "plots": False, "verbose": False,
-        "cls_pw": 1.0 if config.class_weights else 0.0, **AUGMENT_PRESETS[config.augment], **config.extra,
+        "device": config.device or None, "project": str(run.train_dir.parent.resolve()),
+        "name": run.train_dir.name, "exist_ok": True, "freeze": plan.frozen_layers or None, "plots": False,
+        "verbose": False, "cls_pw": 1.0 if config.class_weights else 0.0, **AUGMENT_PRESETS[config.augment],
+        **config.extra,
     }
     if plan.pretrained_arg:
         args["pretrained"] = plan.pretrained_arg
     return args
 
 
-def _write_records(run_dir: Path, split_dir: Path, config: TrainConfig, plan: _Plan) -> None:
-    write_text(run_dir / "config.yaml", yaml.safe_dump(
-        {"engine": "ultralytics", "split_dir": str(split_dir.resolve()), "train": config.to_dict()}, sort_keys=False))
-    write_json(run_dir / "provenance.json", {
-        "versions": _versions(), "seed": config.seed, "dataset_sha256": dataset_hash(split_dir),
-        "model": config.model, "frozen_layers": plan.frozen_layers,
-        "weights": None if plan.weights is None else {
-            "name": plan.weights.name, "sha256": plan.weights.sha256, "licence": plan.weights.licence,
-            "source": plan.weights.source, "found_in": plan.weights.found_in, "path": str(plan.weights.path)},
-    })
-
-
-def load_run(run_dir: Path) -> tuple[Path, TrainConfig]:
-    """The split folder and TrainConfig recorded in ``run_dir/config.yaml``."""
-    file = run_dir / "config.yaml"
-    if not file.is_file():
-        raise ConfigError(f"{run_dir}: no config.yaml; is this a novadet run folder?")
-    recorded = yaml.safe_load(file.read_text(encoding="utf-8"))
-    return Path(recorded["split_dir"]), TrainConfig.from_dict(recorded["train"], str(file))
-
-
-def dataset_hash(split_dir: Path) -> str:
-    """sha256 over the split's manifest, data.yaml and every label file (images are hashed in the manifest's
-    source by path; their content is covered by the audit)."""
-    digest = hashlib.sha256()
-    files = [split_dir / "manifest.json", split_dir / "data.yaml", *sorted((split_dir / "labels").rglob("*.txt"))]
-    for f in files:
-        digest.update(f.relative_to(split_dir).as_posix().encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
-    from importlib.metadata import version
+    import platform
 
-    import novadet
-
-    out = {"novadet": novadet.__version__, "python": platform.python_version()}
-    for dist in ("ultralytics", "torch", "torchvision", "numpy"):
+    out = {"python": platform.python_version()}
+    for dist in ("novadet", "ultralytics", "torch", "torchvision", "numpy"):
         out[dist] = version(dist)
     return out
-
-
-def _result(run_dir: Path, wall_s: float) -> TrainResult:
-    history = run_dir / "train" / "history.csv"
-    rows = read_history(history)
-    weights = run_dir / "train" / "weights"
-    best_map = max((float(r["val_map50_95"]) for r in rows if r["val_map50_95"]), default=0.0)
-    return TrainResult(run_dir=run_dir, best=weights / "best.pt", last=weights / "last.pt", history=history,
-                       epochs_done=len(rows), best_map50_95=best_map, wall_s=wall_s)
-
-
-def read_history(history: Path) -> list[dict[str, str]]:
-    """The rows of a history.csv (none when it does not exist yet)."""
-    if not history.is_file():
-        return []
-    with history.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 ENGINE = UltralyticsEngine()

@@ -15,7 +15,7 @@ import warnings
 from functools import cache
 from pathlib import Path
 
-from novadet.cache import cache_dir
+from novadet.core.cache import cache_dir
 
 _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
 

@@ -14,7 +14,7 @@ class ModelSpec:
     """A catalogued model.
 
     Attributes:
-        weights: Catalog key in ``novadet.weights`` of its pretrained weights.
+        weights: Catalog key in ``novadet.engines.weights`` of its pretrained weights.
         backbone_layers: Leading Ultralytics layers that form the backbone (frozen by ``--freeze backbone``).
         pretrained: What the weights were trained on.
     """

@@ -6,14 +6,18 @@
 - ``unfreeze_at`` opens the frozen layers at that epoch, in their own optimizer groups with a scaled
   learning rate.
 - Repeat-factor sampling, focal loss, random grayscale and Gaussian noise.
-- One calm progress bar per epoch instead of per-batch logging, and a ``history.csv``.
+- One calm progress bar per epoch instead of per-batch logging, and the run's history.
 
-Importing it imports Ultralytics, so the package's ``__init__`` configures the environment first.
+The trainer can be built as Ultralytics builds any trainer, ``NovadetTrainer(cfg=, overrides=)``, which its
+multi-GPU launcher does in each worker process: novadet's own options travel in a file beside the run
+(``Extras``), found from the overrides' project folder. Importing this module imports Ultralytics, so
+``engine`` configures the environment first.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +31,12 @@ from torch import nn
 from ultralytics.data.dataset import YOLODataset
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel
-from ultralytics.utils import torch_utils
+from ultralytics.utils import DEFAULT_CFG, torch_utils
 
-from novadet.atomic import write_text
+from novadet.core.atomic import write_json
+from novadet.core.record import Record
+from novadet.core.run import RunDir
+from novadet.core.training import History
 from novadet.engines.ultralytics.models import load_mobilenet_backbone
 from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
 
@@ -38,10 +45,14 @@ from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indice
 torch_utils.NUM_THREADS = os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class Extras:
-    """What novadet adds to an Ultralytics training run."""
+EXTRAS_FILE = "trainer_extras.json"  # in the run's engine folder
 
+
+@dataclass(frozen=True)
+class Extras(Record):
+    """What novadet adds to an Ultralytics training run; written to the run's engine folder."""
+
+    run_dir: Path
     backbone_weights: Path | None  # load into layer 0 (mobilenetv2-yolo) unless resuming
     frozen_layers: int
     unfreeze_at: int | None
@@ -51,9 +62,16 @@ class Extras:
     focal_gamma: float
     grayscale_p: float
     noise_p: float
-    history: Path
-    on_epoch: Callable[[dict[str, Any]], None] | None = None
-    on_batch: Callable[[int, int, float], None] | None = None
+    workers: int | None
+
+    def save(self) -> None:
+        write_json(RunDir(self.run_dir).engine_dir / EXTRAS_FILE, self.to_dict())
+
+    @classmethod
+    def for_trainer(cls, overrides: dict[str, Any]) -> Extras:
+        """The extras of the run whose training folder the overrides name (``project``/``name``)."""
+        file = RunDir(Path(overrides["project"])).engine_dir / EXTRAS_FILE
+        return cls.from_dict(json.loads(file.read_text(encoding="utf-8")), str(file))
 
 
 class PixelAugment:
@@ -118,17 +136,24 @@ class FocalBCE(nn.Module):
 
 
 class NovadetTrainer(DetectionTrainer):
-    """DetectionTrainer plus :class:`Extras`."""
+    """DetectionTrainer plus :class:`Extras`, constructed like any Ultralytics trainer.
 
-    def __init__(self, overrides: dict[str, Any], extras: Extras, workers: int | None) -> None:
-        self.extras = extras
-        super().__init__(overrides=overrides)
-        if workers is not None:
-            self.args.workers = workers  # Ultralytics forces 0 on CPU
-        self._frozen_prefixes = tuple(f"model.{i}." for i in range(extras.frozen_layers))
-        self.add_callback("on_train_epoch_start", _unfreeze_when_due)
-        self.add_callback("on_train_batch_end", _report_batch)
-        self.add_callback("on_fit_epoch_end", _record_epoch)
+    ``on_epoch`` and ``on_batch`` feed a progress display in the process that started the training.
+    """
+
+    def __init__(self, cfg: Any = DEFAULT_CFG, overrides: dict[str, Any] | None = None,
+                 _callbacks: dict[str, list[Any]] | None = None) -> None:
+        self.extras = Extras.for_trainer(overrides or {})
+        self.on_epoch: Callable[[dict[str, Any]], None] | None = None
+        self.on_batch: Callable[[int, int, float], None] | None = None
+        super().__init__(cfg=cfg, overrides=overrides, _callbacks=_callbacks)
+        if self.extras.workers is not None:
+            self.args.workers = self.extras.workers  # Ultralytics forces 0 on CPU
+        self._frozen_prefixes = tuple(f"model.{i}." for i in range(self.extras.frozen_layers))
+        for event, callback in (("on_train_epoch_start", _unfreeze_when_due), ("on_train_batch_end", _report_batch),
+                                ("on_fit_epoch_end", _record_epoch)):
+            if callback not in self.callbacks[event]:  # the multi-GPU launcher passes them back in
+                self.add_callback(event, callback)
 
     def get_model(self, cfg: Any = None, weights: Any = None, verbose: bool = True) -> DetectionModel:
         model: DetectionModel = super().get_model(cfg=cfg, weights=weights, verbose=False)
@@ -199,26 +224,24 @@ def _unfreeze_when_due(trainer: NovadetTrainer) -> None:
 
 
 def _report_batch(trainer: NovadetTrainer) -> None:
-    if trainer.extras.on_batch is not None and trainer.tloss is not None:
+    if trainer.on_batch is not None and trainer.tloss is not None:
         loss = sum(float(v) for v in trainer.tloss.values())
-        trainer.extras.on_batch(trainer.epoch, len(trainer.train_loader), loss)
+        trainer.on_batch(trainer.epoch, len(trainer.train_loader), loss)
 
 
-_COLUMNS = {"train/box_loss": "train_box_loss", "train/cls_loss": "train_cls_loss", "train/dfl_loss": "train_dfl_loss",
-            "metrics/precision(B)": "val_precision", "metrics/recall(B)": "val_recall", "metrics/mAP50(B)": "val_map50",
-            "metrics/mAP50-95(B)": "val_map50_95", "val/box_loss": "val_box_loss", "val/cls_loss": "val_cls_loss",
-            "val/dfl_loss": "val_dfl_loss", "lr/pg0": "lr"}
+_COLUMNS = {"time": "time_s", "train/box_loss": "train_box_loss", "train/cls_loss": "train_cls_loss",
+            "train/dfl_loss": "train_dfl_loss", "metrics/precision(B)": "val_precision",
+            "metrics/recall(B)": "val_recall", "metrics/mAP50(B)": "val_map50", "metrics/mAP50-95(B)": "val_map50_95",
+            "val/box_loss": "val_box_loss", "val/cls_loss": "val_cls_loss", "val/dfl_loss": "val_dfl_loss",
+            "lr/pg0": "lr"}
 
 
 def _record_epoch(trainer: NovadetTrainer) -> None:
-    """Rewrite history.csv from Ultralytics' results.csv (which survives a resume) in novadet's names."""
+    """Rewrite the run's history from Ultralytics' results.csv (which survives a resume) in novadet's columns."""
     with open(trainer.csv, newline="", encoding="utf-8") as fh:
         rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
-    header = ["epoch", "time_s", *_COLUMNS.values()]
-    lines = [",".join(header)]
-    for row in rows:
-        values = [str(int(float(row["epoch"])) - 1), row["time"], *(row.get(k, "") for k in _COLUMNS)]
-        lines.append(",".join(values))
-    write_text(trainer.extras.history, "\n".join(lines) + "\n")
-    if trainer.extras.on_epoch is not None and rows:
-        trainer.extras.on_epoch(dict(zip(header, lines[-1].split(","), strict=True)))
+    history = History.from_rows({"epoch": int(float(row["epoch"])) - 1,
+                                 **{ours: row.get(theirs, "") for theirs, ours in _COLUMNS.items()}} for row in rows)
+    RunDir(trainer.extras.run_dir).write_history(history)
+    if trainer.on_epoch is not None and history.rows:
+        trainer.on_epoch(history.rows[-1])

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from novadet.cache import cache_dir
+from novadet.core.cache import cache_dir
 from novadet.errors import WeightsError
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,11 @@ class ResolvedWeights:
     licence: str
     source: str
     found_in: str
+
+    def to_record(self) -> dict[str, str]:
+        """What a run's provenance records about these weights."""
+        return {"name": self.name, "sha256": self.sha256, "licence": self.licence, "source": self.source,
+                "found_in": self.found_in, "path": str(self.path)}
 
 
 def sha256_of(path: Path) -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from novadet.atomic import write_text
-from novadet.config import RunConfig, load_config
+from novadet.core.atomic import write_text
 from novadet.data.synthetic import add_defects, make_dataset
 from novadet.errors import ConfigError
+from novadet.pipeline.config import RunConfig, load_config
 
 _MARKER = ".novadet-demo"
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from novadet.deploy.predictor import PAD_VALUE, Predictor, letterbox, postprocess
+from novadet.core.boxes import nms
+from novadet.engines.predictor import PAD_VALUE, Predictor, letterbox
+from novadet.engines.ultralytics.head import HEAD
 
 
 def test_letterbox_keeps_aspect_and_pads_grey() -> None:
@@ -22,7 +24,8 @@ def test_postprocess_maps_boxes_back_and_suppresses_duplicates() -> None:
     raw[0, :4, 0] = [32, 32, 16, 8]
     raw[0, :4, 1] = [32, 32, 16, 8]
     raw[0, 5, 0], raw[0, 5, 1], raw[0, 4, 2] = 0.9, 0.8, 0.0005
-    [dets] = postprocess(raw, [lb], conf=0.001, iou=0.7, max_det=300)
+    [decoded] = HEAD.decode([raw], conf=0.001, iou=0.7, max_det=300)
+    dets = lb.to_image(decoded)
     assert len(dets) == 1 and dets.class_id.tolist() == [1] and dets.confidence[0] == pytest.approx(0.9)
     # input (24, 28)-(40, 36) -> minus padding (0, 16) -> divided by 0.64
     assert dets.xyxy[0].tolist() == pytest.approx([37.5, 18.75, 62.5, 31.25])
@@ -31,12 +34,12 @@ def test_postprocess_maps_boxes_back_and_suppresses_duplicates() -> None:
 def test_predictor_batches() -> None:
     seen: list[int] = []
 
-    def forward(batch: np.ndarray) -> np.ndarray:
+    def forward(batch: np.ndarray) -> list[np.ndarray]:
         seen.append(len(batch))
-        return np.zeros((len(batch), 6, 10), np.float32)
+        return [np.zeros((len(batch), 6, 10), np.float32)]
 
     images = [np.zeros((20, 30, 3), np.uint8)] * 5
-    out = Predictor(forward, 32, batch=2).predict_arrays(images)
+    out = Predictor(forward, HEAD, 32, batch=2).predict_arrays(images)
     assert seen == [2, 2, 1] and len(out) == 5 and all(len(d) == 0 for d in out)
 
 
@@ -44,7 +47,6 @@ def test_numpy_nms_equals_torchvision() -> None:
     import torch
     from torchvision.ops import batched_nms
 
-    from novadet.deploy.predictor import nms
 
     rng = np.random.default_rng(0)
     for _ in range(20):

@@ -1,4 +1,8 @@
-"""Atomic writes: a reader sees the old file or folder, or the complete new one, never half of one."""
+"""Atomic writes: a reader sees the old file or folder, or the complete new one, never half of one.
+
+Each file goes to a temporary name in the same folder, is flushed and fsynced, then renamed into place,
+and the folder is fsynced so the rename itself survives a power cut.
+"""
 
 from __future__ import annotations
 
@@ -21,18 +25,46 @@ def _default_mode(mode: int) -> int:
     return mode & ~mask
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _fsync_dir(folder: Path) -> None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders; the rename is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for a writer that needs a file name (``torch.save``, say);
+    when the block succeeds the file is fsynced and renamed to ``path``, otherwise removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
         os.chmod(tmp, _default_mode(0o666))
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -64,5 +96,6 @@ def staged_dir(out: Path, *, overwrite: bool = False) -> Iterator[Path]:
         old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
         os.replace(out, old / "x")
     os.replace(stage, out)
+    _fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

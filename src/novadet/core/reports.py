@@ -1,0 +1,210 @@
+"""The results the stages hand each other and write into a run folder: audit, evaluation, gate, benchmark.
+
+Each is a frozen :class:`Record`, so it round-trips through the JSON files of a run
+(``RunDir`` reads and writes them) and through memory between stages unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from novadet.core.findings import Finding, Severity
+from novadet.core.record import Record
+
+
+@dataclass(frozen=True)
+class ClassStats(Record):
+    """Readiness and box statistics of one class (usable boxes only)."""
+
+    name: str
+    instances: int
+    images: int
+    target: int
+    small: int
+    medium: int
+    large: int
+    aspect_p5: float | None  # width / height percentiles
+    aspect_median: float | None
+    aspect_p95: float | None
+
+    @property
+    def short_by(self) -> int:
+        return max(0, self.target - self.instances)
+
+    @property
+    def status(self) -> str:
+        return "ready" if self.short_by == 0 else f"short by {self.short_by:,}"
+
+
+@dataclass(frozen=True)
+class AuditReport(Record):
+    """Everything ``audit`` found; ``to_dict()`` is what ``--json`` and a run's ``audit.json`` hold."""
+
+    root: str
+    source_format: str
+    num_images: int
+    usable_images: int
+    negative_images: int
+    num_boxes: int
+    usable_boxes: int
+    min_images: int
+    classes: tuple[ClassStats, ...]
+    imbalance: float | None
+    per_split: dict[str, dict[str, int]]
+    duplicates: tuple[dict[str, Any], ...]
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def images_short_by(self) -> int:
+        return max(0, self.min_images - self.usable_images)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def blocking(self) -> list[Finding]:
+        """Dataset-wide errors (a class with no boxes): training cannot help them. Per-file errors are
+        left out by the split instead."""
+        return [f for f in self.findings if f.severity is Severity.ERROR and f.file is None]
+
+    def severity_counts(self) -> dict[str, int]:
+        return {str(s): sum(f.severity is s for f in self.findings) for s in Severity}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record plus derived values a reader of the JSON wants: status per class, counts."""
+        out = super().to_dict()
+        for row, stats in zip(out["classes"], self.classes, strict=True):
+            row.update(short_by=stats.short_by, status=stats.status)
+        out["images_short_by"] = self.images_short_by
+        out["severity_counts"] = self.severity_counts()
+        return out
+
+
+COCO_STAT_NAMES = ("map50_95", "map50", "map75", "ap_small", "ap_medium", "ap_large",
+                   "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+
+
+@dataclass(frozen=True)
+class CocoMetrics(Record):
+    """The twelve COCO bbox numbers (-1 where COCO has nothing to average) and AP per class.
+
+    ``ap_per_class`` holds AP@[.5:.95] by class name; None for a class with no ground truth.
+    """
+
+    map50_95: float
+    map50: float
+    map75: float
+    ap_small: float
+    ap_medium: float
+    ap_large: float
+    ar1: float
+    ar10: float
+    ar100: float
+    ar_small: float
+    ar_medium: float
+    ar_large: float
+    ap_per_class: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class ClassQuality(Record):
+    """Precision, recall and F1 at the confidence threshold that maximises F1."""
+
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    support: int  # ground-truth boxes
+
+
+@dataclass(frozen=True)
+class Quality(Record):
+    """Per class and overall (micro-averaged) quality, mean IoU and the confusion matrix.
+
+    ``confusion[i][j]`` counts ground truth of class i predicted as class j; index C is background
+    (a missed box in the last column, a false alarm in the last row).
+    """
+
+    per_class: dict[str, ClassQuality]
+    overall: ClassQuality
+    mean_iou: float | None
+    confusion: list[list[int]] = field(default_factory=list)
+    pr_curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # IoU 0.5, <= 101 points
+
+
+@dataclass(frozen=True)
+class Advice(Record):
+    """One observation and what to do about it."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EvalReport(Record):
+    """Everything ``novadet eval`` measured and concluded about one artifact on one split."""
+
+    artifact: str
+    split: str
+    images: int
+    settings: dict[str, Any]
+    coco: CocoMetrics
+    quality: Quality
+    advice: tuple[Advice, ...]
+
+
+@dataclass(frozen=True)
+class GateResult(Record):
+    """An artifact's accuracy against its source on the same images, and the verdict.
+
+    Deltas are in mAP50-95 points (artifact minus source; negative is a loss). ``artifact``, ``source``,
+    ``split`` and ``precision`` say what was compared, where the export stage knows it.
+    """
+
+    passed: bool
+    overall_delta: float
+    class_deltas: dict[str, float | None]
+    reasons: tuple[str, ...]
+    max_overall_drop: float
+    max_class_drop: float
+    source_map50_95: float
+    artifact_map50_95: float
+    artifact: str = ""
+    source: str = ""
+    split: str = ""
+    precision: str = "auto"
+
+
+@dataclass(frozen=True)
+class ArtifactBench(Record):
+    """Measurements of one artifact."""
+
+    artifact: str
+    precision: str
+    p50_ms: float
+    p95_ms: float
+    bare_p50_ms: float
+    throughput_ips: float
+    peak_rss_mb: float
+    size_mb: float
+    map50_95: float | None
+    gate_passed: bool
+    fits_budget: bool
+
+
+@dataclass(frozen=True)
+class BenchReport(Record):
+    """All artifacts, the Pareto front (faster or more accurate than every other), the pick and why."""
+
+    threads: int
+    budget_ms: float | None
+    ram_mb: float | None
+    artifacts: tuple[ArtifactBench, ...]
+    pareto: tuple[str, ...]
+    pick: str | None
+    advice: str
+
+    def picked(self) -> ArtifactBench | None:
+        """The row of the pick, if any."""
+        return next((r for r in self.artifacts if r.artifact == self.pick), None)

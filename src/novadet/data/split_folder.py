@@ -1,0 +1,85 @@
+"""A split folder, what ``novadet split`` writes: ``manifest.json`` and a YOLO view of the images.
+
+``write_split_folder`` writes one from a ``SplitDataset``; ``read_split`` reads it back into the same
+``SplitDataset`` (the same file names, boxes and classes), so ``novadet train SPLIT_DIR`` and a run's
+own split feed an engine identical data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from novadet.core.atomic import staged_dir, write_json
+from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest
+from novadet.data.formats import yolo
+from novadet.data.formats.files import LinkMode, check_outside
+from novadet.errors import DataError
+
+MANIFEST = "manifest.json"
+
+
+def write_split_folder(result: SplitDataset, source: DetectionDataset, out: Path, *, near_threshold: int,
+                       groups: int, link: LinkMode = LinkMode.SYMLINK, overwrite: bool = False) -> SplitDataset:
+    """Write ``out`` (replaced as a whole, only with ``overwrite``) and return ``result`` located there."""
+    check_outside(out, source.root)
+    with staged_dir(out, overwrite=overwrite) as stage:
+        yolo.write_into(result.merged(), stage, link)
+        write_json(stage / MANIFEST, _manifest(result, source, near_threshold, groups))
+    return replace(result, location=out)
+
+
+def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: int, groups: int) -> dict[str, Any]:
+    m = asdict(result.manifest)
+    counts = {name: {"images": len(part)} | dict(zip(part.class_names, part.instance_counts().tolist(), strict=True))
+              for name, part in result.parts().items()}
+    return {
+        "novadet_version": version("novadet"), "source": str(source.root.resolve()),
+        "source_format": source.source_format, "class_names": list(source.class_names), "seed": m["seed"],
+        "ratios": m["ratios"], "near_threshold": near_threshold, "duplicate_groups_kept_together": groups,
+        "counts": counts,
+        "class_shares": {k: {s: round(v, 6) for s, v in d.items()} for k, d in class_shares(result).items()},
+        "boxes_left_out": m["boxes_left_out"], "left_out": m["left_out"], "assignment": m["assignment"],
+    }
+
+
+def read_split(folder: Path) -> SplitDataset:
+    """The ``SplitDataset`` in a split folder.
+
+    Raises:
+        DataError: ``folder`` is missing or is not a split folder.
+    """
+    folder = Path(folder)
+    manifest_file = folder / MANIFEST
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    if not (manifest_file.is_file() and yolo.detect(folder)):
+        raise DataError(f"{folder}: not a novadet split folder (no {MANIFEST} and data.yaml); "
+                        f"run `novadet split DATA -o {folder}` first")
+    try:
+        raw = json.loads(manifest_file.read_text(encoding="utf-8"))
+        manifest = SplitManifest(seed=int(raw["seed"]), ratios=dict(raw["ratios"]),
+                                 assignment=dict(raw["assignment"]), left_out=dict(raw.get("left_out", {})),
+                                 boxes_left_out=int(raw.get("boxes_left_out", 0)))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{manifest_file}: not a novadet split manifest ({exc})") from None
+    view = yolo.read(folder)
+    parts = {name: view.filter(lambda r, n=name: r.split == n) for name in SPLIT_NAMES}  # type: ignore[misc]
+    return SplitDataset(train=parts["train"], val=parts["val"], test=parts["test"], manifest=manifest,
+                        location=folder)
+
+
+def class_shares(split: SplitDataset) -> dict[str, dict[str, float]]:
+    """Each class's share of instances in each split (and ``images``: the share of images)."""
+    parts = split.parts()
+    totals = np.sum([p.instance_counts() for p in parts.values()], axis=0)
+    n_images = sum(len(p) for p in parts.values())
+    out: dict[str, dict[str, float]] = {"images": {n: len(p) / max(n_images, 1) for n, p in parts.items()}}
+    for i, name in enumerate(split.train.class_names):
+        out[name] = {n: float(p.instance_counts()[i] / max(totals[i], 1)) for n, p in parts.items()}
+    return out

@@ -1,0 +1,86 @@
+"""The ``export`` verb: export a run's best checkpoint, score the artifact and its source the same way, and
+gate it. A refused artifact is kept aside with its record, never silently shipped."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from novadet.core.artifacts import ExportTarget
+from novadet.core.dataset import SplitDataset
+from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
+from novadet.core.reports import CocoMetrics, GateResult
+from novadet.core.run import RunDir
+from novadet.data.split_folder import read_split
+from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
+from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
+from novadet.engines.base import get_head
+from novadet.engines.train import engine_for
+from novadet.errors import ConfigError
+from novadet.evaluate.evaluator import evaluate
+
+
+def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: str = "test",
+           data: SplitDataset | None = None, calib_images: int = CALIB_IMAGES, max_drop: float = MAX_OVERALL_DROP,
+           max_class_drop: float = MAX_CLASS_DROP, conf: float = EVAL_CONFIDENCE, iou: float = NMS_IOU,
+           source_metrics: CocoMetrics | None = None, progress: bool = False) -> tuple[Path, GateResult]:
+    """Export the run's best checkpoint to ``target``, score it and the source on ``split`` with the same
+    Predictor and metrics, and gate it.
+
+    The artifact is refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop``
+    on a class. ``source_metrics`` (the source's score at the same settings) saves re-scoring it; ``data`` (the
+    split the run trained on) saves reading it again. A refused artifact and its gate record go to the run's
+    refused folder, its evaluation likewise.
+    """
+    run = RunDir(Path(run_dir)).check()
+    target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
+    if not run.best.is_file():
+        raise ConfigError(f"{run.best}: no trained checkpoint to export")
+    split_data = data or _split_of(run)
+    if target.int8 and target.format == "onnx":
+        artifact = _onnx_int8(run, split_data, calib_images)
+    else:
+        artifact = engine_for(run).export(run, target, calib_images=calib_images)
+    before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
+    after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
+                     precision=target.precision, progress=progress)
+    gate = check_gate(before, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
+    if not gate.passed:
+        artifact = _set_aside(artifact, run.refused_dir)
+        _set_aside(run.eval_files(artifact).folder, run.eval_files(artifact, refused=True).folder.parent)
+    gate = replace(gate, artifact=str(artifact), source=str(run.best), split=split, precision=target.precision)
+    run.write_gate(artifact, gate)  # beside the artifact, refused ones included
+    return artifact, gate
+
+
+def _split_of(run: RunDir) -> SplitDataset:
+    folder = run.read_train_record().split_dir
+    if folder is None:
+        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder")
+    return read_split(folder)
+
+
+def _set_aside(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder``, replacing an earlier one of the same name (never nesting into it)."""
+    target = folder / path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        shutil.rmtree(target)
+    shutil.move(str(path), target)
+    return target
+
+
+def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int) -> Path:
+    """Export ONNX to a scratch folder, then quantise it (QDQ) on the first ``calib_images`` train images."""
+    record = run.read_train_record()
+    run.export_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=run.export_dir, prefix=".int8-"))
+    try:
+        fp32 = engine_for(run).export(run, ExportTarget(format="onnx"), out_dir=scratch)
+        images = sorted((split.train.image_path(r) for r in split.train.records), key=lambda p: p.name)
+        return quantize_onnx(fp32, images[:calib_images], record.config.imgsz,
+                             run.export_dir / f"{fp32.stem}_int8.onnx", get_head(record.engine))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,113 @@
+"""Loading an artifact of a run as a model whose ``predict`` gives ``Detections``.
+
+Native checkpoints (and TensorRT engines) run through their engine; ONNX through ONNX Runtime and OpenVINO
+IR through OpenVINO, on every core. Either way the engine's head decodes the outputs, so an ONNX or
+OpenVINO deployment imports neither torch nor the engine's library.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
+from novadet.core.run import RunDir
+from novadet.engines.base import Forward, get_engine, get_head
+from novadet.engines.predictor import Predictor
+from novadet.errors import ConfigError
+
+_NATIVE = (".pt", ".engine")
+
+
+def load_model(run: RunDir, artifact: Path | None = None, *, precision: str = "auto", threads: int | None = None,
+               conf: float = EVAL_CONFIDENCE, iou: float = NMS_IOU, max_det: int = MAX_DETECTIONS,
+               batch: int = 8) -> Predictor:
+    """``artifact`` of ``run`` (default: its best checkpoint) behind the shared Predictor, at the run's image
+    size and decoded by the head of the engine that trained it."""
+    record = run.read_train_record()
+    artifact = artifact or run.best
+    if not artifact.exists():
+        raise ConfigError(f"{artifact}: artifact not found")
+    forward = forward_for(artifact, record.engine, precision=precision, threads=threads)
+    return Predictor(forward, get_head(record.engine), record.config.imgsz, conf=conf, iou=iou, max_det=max_det,
+                     batch=batch)
+
+
+def forward_for(artifact: Path, engine: str, *, precision: str = "auto", threads: int | None = None) -> Forward:
+    """The forward pass of ``artifact`` (a native checkpoint, .onnx, OpenVINO IR or TensorRT .engine);
+    ``precision`` applies to OpenVINO, ``threads`` (default: every core) to the CPU runtimes."""
+    threads = threads or os.cpu_count() or 1
+    if artifact.suffix in _NATIVE:
+        return get_engine(engine).forward(artifact, threads=threads)
+    if artifact.suffix == ".onnx":
+        return onnx_forward(artifact, threads)
+    if is_openvino(artifact):
+        return openvino_forward(artifact, precision, threads)
+    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx, OpenVINO IR (folder or .xml) "
+                      "and TensorRT .engine")
+
+
+def is_openvino(artifact: Path) -> bool:
+    return artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model")
+
+
+def onnx_forward(path: Path, threads: int | None = None) -> Forward:
+    """ONNX Runtime on the CPU, ``threads`` intra-op threads (default: every core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        outputs: list[npt.NDArray[np.float32]] = session.run(None, {name: batch})
+        return outputs
+
+    return forward
+
+
+def openvino_forward(path: Path, precision: str = "auto", threads: int | None = None) -> Forward:
+    """OpenVINO on the CPU, every core. ``precision="f32"`` stops it from running f32 models in bf16, which
+    it does by default on CPUs with AMX or AVX-512 bf16. Images are run one at a time (static batch 1)."""
+    compiled = _compile_openvino(path, precision, threads)
+
+    def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
+        per_image = [compiled([batch[i:i + 1]]) for i in range(len(batch))]
+        return [np.concatenate([r[k] for r in per_image]) for k in range(len(compiled.outputs))]
+
+    return forward
+
+
+def _compile_openvino(path: Path, precision: str, threads: int | None) -> Any:
+    import openvino as ov
+
+    if precision not in ("auto", "f32"):
+        raise ConfigError(f"precision must be auto or f32, got {precision!r}")
+    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(threads or os.cpu_count() or 1)}
+    if precision == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    return ov.Core().compile_model(str(xml), "CPU", config)
+
+
+def precision_used(artifact: Path, precision: str = "auto") -> str:
+    """Weights / compute precision the runtime actually uses, e.g. ``f32/bf16``: OpenVINO may run an f32
+    model in bf16; ONNX Runtime's CPU provider runs FP16 models in f32 between inserted casts; TensorRT
+    runs f32 engines in TF32 by default on GPUs that have it."""
+    stored = "int8" if "int8" in artifact.name else "f16" if "fp16" in artifact.name else "f32"
+    if is_openvino(artifact):
+        compiled = _compile_openvino(artifact, precision, None)
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
+        return f"{stored}/{hint.get_type_name()}"
+    if artifact.suffix == ".onnx" and stored == "int8":
+        return "int8/int8 (QDQ)"
+    if artifact.suffix == ".onnx" and stored == "f16":  # the CPU provider casts around its f32 kernels
+        return "f16/f32"
+    if artifact.suffix == ".engine" and stored == "f32":
+        return "f32/tf32"
+    return f"{stored}/{stored}"

@@ -1,0 +1,42 @@
+"""The ``train`` verb: a split (in memory or a split folder) and a TrainConfig in, a run folder out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from novadet.core.dataset import SplitDataset
+from novadet.core.run import RunDir
+from novadet.core.training import TrainConfig, TrainResult
+from novadet.data.split_folder import read_split
+from novadet.engines.base import Engine, get_engine
+
+
+def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainConfig | None = None, *,
+          progress: bool = False, **options: Any) -> TrainResult:
+    """Train ``config.engine`` on ``split`` into the new run folder ``run_dir``.
+
+    Args:
+        split: A ``SplitDataset`` (e.g. from ``novadet.split``) or a split folder.
+        config: Every training option; or give the options as keywords (``epochs=30``).
+        progress: Draw one progress bar per epoch on stderr.
+    """
+    config = config or TrainConfig.from_dict(options, "train options")
+    data = split if isinstance(split, SplitDataset) else read_split(Path(split))
+    run = RunDir(Path(run_dir))
+    result = get_engine(config.engine).train(data, run, config, progress=progress)
+    run.write_train_result(result)
+    return result
+
+
+def resume(run_dir: str | Path, *, progress: bool = False) -> TrainResult:
+    """Continue the interrupted training in ``run_dir`` after its last finished epoch."""
+    run = RunDir(Path(run_dir))
+    result = engine_for(run).resume(run, progress=progress)
+    run.write_train_result(result)
+    return result
+
+
+def engine_for(run: RunDir) -> Engine:
+    """The engine that trained ``run``, as its config.yaml records."""
+    return get_engine(run.read_train_record().engine)

@@ -1,0 +1,49 @@
+"""What a finished run measured and concluded, read back through its ``RunDir``: the one-screen summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from novadet.core.run import RunDir
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The audit's findings, the test score per class, the advice, every export's verdict and the pick."""
+
+    run_dir: Path
+    dataset_images: int
+    usable_images: int
+    findings: dict[str, int]  # audit finding code -> count
+    split: str
+    images: int
+    map50_95: float
+    map50: float
+    ap_per_class: dict[str, float | None]
+    advice: tuple[tuple[str, str], ...]  # (code, message)
+    exports: tuple[tuple[str, bool, float], ...]  # (artifact, passed the gate, mAP50-95)
+    pick: str | None
+    pick_ms: float | None
+    pick_map50_95: float | None
+    bench_advice: str
+
+
+def summarize(run_dir: str | Path) -> RunSummary:
+    """Read a finished run's audit, evaluation, gate records and benchmark."""
+    run = RunDir(Path(run_dir))
+    audit, metrics, bench = run.read_audit(), run.read_eval(run.best), run.read_bench()
+    exports = []
+    for artifact in run.exported():
+        gate = run.read_gate(artifact)
+        if gate is not None:
+            exports.append((run.relative(artifact), gate.passed, gate.artifact_map50_95))
+    picked = bench.picked()
+    codes = Counter(f.code for f in audit.findings)
+    return RunSummary(run_dir=run.root, dataset_images=audit.num_images, usable_images=audit.usable_images,
+                      findings=dict(sorted(codes.items())), split=metrics.split, images=metrics.images,
+                      map50_95=metrics.coco.map50_95, map50=metrics.coco.map50, ap_per_class=metrics.coco.ap_per_class,
+                      advice=tuple((a.code, a.message) for a in metrics.advice), exports=tuple(exports),
+                      pick=bench.pick, pick_ms=picked.p50_ms if picked else None,
+                      pick_map50_95=picked.map50_95 if picked else None, bench_advice=bench.advice)

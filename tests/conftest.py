@@ -68,11 +68,14 @@ def bccd() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run folder from 3 CPU epochs on a generated split (96x64 images, 64 px): for eval and export."""
+    """A run folder from 3 CPU epochs on a generated split (96x64 images, 64 px): for eval and export. Trained
+    in bf16 (emulated where the CPU lacks it), so every export test also shows a bf16-trained model exports
+    and passes the gate like an fp32 one."""
     from novadet import split, train
 
     root = tmp_path_factory.mktemp("trained")
     make_dataset(root / "data", num_images=40, image_size=(96, 64), seed=4)
     split(root / "data", root / "split", seed=0)
-    train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu", freeze="none"))
+    train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu", freeze="none",
+                                                    precision="bf16"))
     return root / "run"

@@ -79,6 +79,21 @@ def test_frozen_backbone_stays_bit_identical_offline(tiny_split: Path, tmp_path:
     assert settings.is_file() and os.environ["YOLO_CONFIG_DIR"] == str(settings.parent.parent)
 
 
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_bf16_autocasts_the_forward_and_keeps_the_frozen_backbone(tiny_split: Path, tmp_path: Path,
+                                                                   precision: str) -> None:
+    trainer = build_trainer(read_split(tiny_split), RunDir(tmp_path / "run"),
+                            TrainConfig(**{**TINY, "epochs": 1}, precision=precision))  # type: ignore[arg-type]
+    seen: set[torch.dtype] = set()
+    trainer.add_callback("on_pretrain_routine_end", lambda t: t.model.model[-1].cv2[0].register_forward_hook(
+        lambda module, args, out: seen.update(o.dtype for o in out if isinstance(o, torch.Tensor))))
+    trainer.train()
+    assert seen == ({torch.bfloat16} if precision == "bf16" else {torch.float32})
+    assert trainer.model.model[-1].cv2[0][0].conv.weight.dtype == torch.float32  # fp32 master weights
+    assert _differing(trainer.model, _pretrained_backbone()) == []
+    assert trainer.extras.bf16 == (precision == "bf16")
+
+
 def test_run_folder_records(tiny_split: Path, tmp_path: Path) -> None:
     result = train(tiny_split, tmp_path / "run", TrainConfig(**TINY))
     run = RunDir(tmp_path / "run")
@@ -90,6 +105,7 @@ def test_run_folder_records(tiny_split: Path, tmp_path: Path) -> None:
     assert provenance.weights is not None and provenance.weights["sha256"].startswith("b03531047ffa")
     assert provenance.weights["licence"] == "BSD-3-Clause" and provenance.engine == "ultralytics"
     assert provenance.dataset_sha256 == read_split(tiny_split).fingerprint()
+    assert provenance.compute.startswith(("bf16 autocast", "fp32")) and "auto" in provenance.compute
     record = run.read_train_record()
     assert record.engine == "ultralytics" and record.split_dir == tiny_split
     assert record.config == TrainConfig(**TINY) and record.class_names == ("disc", "tile", "wedge")

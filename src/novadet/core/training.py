@@ -24,8 +24,12 @@ from novadet.errors import ConfigError
 
 Augment = Literal["none", "light", "default", "heavy"]
 Sampler = Literal["none", "repeat-factor"]
+Precision = Literal["auto", "bf16", "fp32"]
+Cache = Literal["auto", "ram", "none"]
 AUGMENTS: tuple[str, ...] = ("none", "light", "default", "heavy")
 SAMPLERS: tuple[str, ...] = ("none", "repeat-factor")
+PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
+CACHES: tuple[str, ...] = ("auto", "ram", "none")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,11 @@ class TrainConfig:
                               "noise).")
     grayscale: bool = option(False, "Turn 20% of training images grey.")
     device: str = option("", "'' picks a GPU when there is one, else cpu; or cpu, 0, 0,1 (several GPUs).")
+    precision: Precision = option("auto", "CPU arithmetic: auto (bf16 autocast where the CPU has native bf16, "
+                                  "else fp32), bf16 or fp32. On a GPU the engine's own AMP applies.")
+    channels_last: bool = option(True, "Train in channels-last memory layout on the CPU (faster there).")
+    cache: Cache = option("auto", "Keep decoded, resized training images in RAM: auto (when they fit in a "
+                          "quarter of free memory), ram or none.")
     workers: int | None = option(None, "Data-loader processes; none lets the engine choose.")
     allow_download: bool = option(False, "Fetch catalogued weights not found offline (never done otherwise).")
     extra: dict[str, Any] = option({}, "Further engine arguments, passed through as they are.", cli=False)
@@ -63,6 +72,9 @@ class TrainConfig:
             (self.imgsz >= 32 and self.imgsz % 32 == 0, f"imgsz must be a multiple of 32, got {self.imgsz}"),
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
             (self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}"),
+            (self.precision in PRECISIONS,
+             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (self.cache in CACHES, f"cache must be one of {', '.join(CACHES)}, got {self.cache!r}"),
             (0 < self.rfs_threshold <= 1, f"rfs threshold must be in (0, 1], got {self.rfs_threshold}"),
             (self.focal_gamma >= 0, f"focal gamma must be >= 0, got {self.focal_gamma}"),
             (self.backbone_lr_scale > 0, f"backbone lr scale must be > 0, got {self.backbone_lr_scale}"),
@@ -134,6 +146,7 @@ class Provenance(Record):
     model: str
     frozen_layers: int
     weights: dict[str, str] | None  # name, sha256, licence, source, found_in, path
+    compute: str = ""  # the arithmetic and layout used on the CPU, and why
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ folder, trains on it with Ultralytics' DetectionTrainer (``trainer.py``), and re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainRes
 from novadet.data.formats import yolo
 from novadet.data.formats.files import LinkMode
 from novadet.engines.base import Forward
+from novadet.engines.cpu import CpuPlan, plan_cpu, ram_cache_fits
 from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.display import EpochDisplay
 from novadet.engines.ultralytics.models import ModelSpec, mobilenetv2_yolo_cfg, model_spec
@@ -51,6 +52,9 @@ _VIEW = "data"  # the YOLO view, in the run's engine folder
 _MODEL_YAML = "model.yaml"
 
 
+_UNPLANNED = CpuPlan(bf16=False, channels_last=False, why="")
+
+
 @dataclass(frozen=True)
 class _Plan:
     """How the config maps onto Ultralytics."""
@@ -60,6 +64,8 @@ class _Plan:
     backbone_weights: Path | None
     weights: ResolvedWeights | None
     pretrained_arg: str | None
+    cpu: CpuPlan = _UNPLANNED
+    cache: bool = False  # decoded training images kept in RAM
 
 
 class UltralyticsEngine:
@@ -72,12 +78,12 @@ class UltralyticsEngine:
         if run.train_dir.exists():
             raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
         view = _write_view(split, run)
-        plan = _plan(config, run, len(split.class_names))
+        plan = _plan(config, run, len(split.class_names), len(split.train))
         run.write_train_record(TrainRecord(self.name, split.location, split.class_names, config.to_dict()))
         run.write_provenance(Provenance(
             engine=self.name, versions=_versions(), seed=config.seed, dataset_sha256=split.fingerprint(),
             model=config.model, frozen_layers=plan.frozen_layers,
-            weights=None if plan.weights is None else plan.weights.to_record()))
+            weights=None if plan.weights is None else plan.weights.to_record(), compute=plan.cpu.describe()))
         return _fit(run, view, config, plan, resume=False, progress=progress)
 
     def resume(self, run: RunDir, *, progress: bool = True) -> TrainResult:
@@ -85,9 +91,9 @@ class UltralyticsEngine:
         record = run.read_train_record()
         if not run.last.is_file():
             raise ConfigError(f"{run.root}: nothing to resume (no {run.relative(run.last)})")
-        config = record.config
-        return _fit(run, run.engine_dir / _VIEW, config, _plan(config, run, len(record.class_names)), resume=True,
-                    progress=progress)
+        config, view = record.config, run.engine_dir / _VIEW
+        plan = _plan(config, run, len(record.class_names), _train_images(view))
+        return _fit(run, view, config, plan, resume=True, progress=progress)
 
     def forward(self, checkpoint: Path, *, device: str = "cpu", threads: int | None = None) -> Forward:
         """The checkpoint's forward pass (a TensorRT ``.engine`` runs on the first CUDA GPU)."""
@@ -126,9 +132,8 @@ class UltralyticsEngine:
             extra["quantize"] = 16
         if target.int8:
             view = run.engine_dir / _VIEW
-            train_images = max(1, sum(1 for _ in (view / "images" / "train").iterdir()))
             extra.update(quantize=8, data=str(view / "data.yaml"), split="train",
-                         fraction=min(1.0, calib_images / train_images))
+                         fraction=min(1.0, calib_images / max(1, _train_images(view))))
         from ultralytics.models.yolo.model import YOLO
 
         onnx_before = weights.with_suffix(".onnx").exists()
@@ -181,7 +186,7 @@ def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resum
            focal_gamma=config.focal_gamma,
            repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
            grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
-           workers=config.workers).save()
+           workers=config.workers, bf16=plan.cpu.bf16, channels_last=plan.cpu.channels_last).save()
     overrides = _overrides(config, view, run, plan)
     if resume:
         overrides.update(resume=str(run.last), model=str(run.last))
@@ -190,7 +195,12 @@ def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resum
 
 def build_trainer(split: SplitDataset, run: RunDir, config: TrainConfig) -> Any:
     """The configured trainer of a new run, not started: for tests and benchmarks that look inside it."""
-    return _trainer(run, _write_view(split, run), config, _plan(config, run, len(split.class_names)), resume=False)
+    plan = _plan(config, run, len(split.class_names), len(split.train))
+    return _trainer(run, _write_view(split, run), config, plan, resume=False)
+
+
+def _train_images(view: Path) -> int:
+    return sum(1 for _ in (view / "images" / "train").iterdir())
 
 
 def _write_view(split: SplitDataset, run: RunDir) -> Path:
@@ -245,7 +255,23 @@ def _tagged(name: str, tag: str) -> str:
     return f"{name[:len(name) - len(suffix)]}_{tag}{suffix}"
 
 
-def _plan(config: TrainConfig, run: RunDir, num_classes: int) -> _Plan:
+def _plan(config: TrainConfig, run: RunDir, num_classes: int, train_images: int) -> _Plan:
+    cpu = plan_cpu(config.precision, config.channels_last, on_cpu=_on_cpu(config.device))
+    cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(train_images, config.imgsz))
+    return replace(_model_plan(config, run, num_classes), cpu=cpu, cache=cache)
+
+
+def _on_cpu(device: str) -> bool:
+    if device == "cpu":
+        return True
+    if device:
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _model_plan(config: TrainConfig, run: RunDir, num_classes: int) -> _Plan:
     spec = model_spec(config.model)
     frozen = _frozen_layers(config, spec)
     if spec is None:  # a user's .yaml or .pt
@@ -287,8 +313,8 @@ def _overrides(config: TrainConfig, view: Path, run: RunDir, plan: _Plan) -> dic
         "imgsz": config.imgsz, "batch": config.batch, "seed": config.seed, "deterministic": True,
         "device": config.device or None, "project": str(run.train_dir.parent.resolve()),
         "name": run.train_dir.name, "exist_ok": True, "freeze": plan.frozen_layers or None, "plots": False,
-        "verbose": False, "cls_pw": 1.0 if config.class_weights else 0.0, **AUGMENT_PRESETS[config.augment],
-        **config.extra,
+        "verbose": False, "cls_pw": 1.0 if config.class_weights else 0.0, "cache": "ram" if plan.cache else False,
+        **({"amp": "bf16"} if plan.cpu.bf16 else {}), **AUGMENT_PRESETS[config.augment], **config.extra,
     }
     if plan.pretrained_arg:
         args["pretrained"] = plan.pretrained_arg

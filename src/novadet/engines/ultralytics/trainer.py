@@ -19,7 +19,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from ultralytics.data.dataset import YOLODataset
+from ultralytics.engine import trainer as base_trainer
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel
 from ultralytics.utils import DEFAULT_CFG, torch_utils
@@ -63,6 +65,8 @@ class Extras(Record):
     grayscale_p: float
     noise_p: float
     workers: int | None
+    bf16: bool = False  # bf16 autocast on the CPU
+    channels_last: bool = False  # channels-last model and batches on the CPU
 
     def save(self) -> None:
         write_json(RunDir(self.run_dir).engine_dir / EXTRAS_FILE, self.to_dict())
@@ -172,8 +176,22 @@ class NovadetTrainer(DetectionTrainer):
             data=self.data, fraction=1.0, repeat_threshold=self.extras.repeat_threshold, seed=self.extras.seed,
             grayscale_p=self.extras.grayscale_p, noise_p=self.extras.noise_p)
 
+    def train(self) -> Any:
+        if not self.extras.bf16:
+            return super().train()
+        with _cpu_bf16_autocast():
+            return super().train()
+
+    def preprocess_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        batch = super().preprocess_batch(batch)
+        if self.extras.channels_last:
+            batch["img"] = batch["img"].contiguous(memory_format=torch.channels_last)
+        return batch
+
     def _setup_train(self) -> None:
         super()._setup_train()
+        if self.extras.channels_last:  # Ultralytics does this on CUDA only; on the CPU it is faster too
+            self.model = self.model.to(memory_format=torch.channels_last)
         if self.extras.focal_gamma > 0:
             self.model.criterion = self.model.init_criterion()
             self.model.criterion.bce = FocalBCE(self.extras.focal_gamma)
@@ -210,6 +228,24 @@ class NovadetTrainer(DetectionTrainer):
                     ema_value.copy_(value)
 
         self.ema.update = guarded
+
+
+@contextmanager
+def _cpu_bf16_autocast() -> Iterator[None]:
+    """While a bf16 CPU training runs, let Ultralytics' autocast helper (which allows bf16 on CUDA only)
+    hand out torch's CPU autocast. Scoped to the training call; restored afterwards."""
+    original = base_trainer.autocast
+
+    def autocast(enabled: Any, device: str = "cuda") -> Any:
+        if device == "cpu" and enabled is torch.bfloat16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return original(enabled, device=device)
+
+    base_trainer.autocast = autocast
+    try:
+        yield
+    finally:
+        base_trainer.autocast = original
 
 
 def _unfreeze_when_due(trainer: NovadetTrainer) -> None:

@@ -87,3 +87,23 @@ def test_report_json_shape(defective_yolo: tuple[Path, dict[str, str]]) -> None:
 def test_bad_options(tiny_yolo: Path, kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         audit(tiny_yolo, **kwargs)
+
+
+_AFTER_THE_ENGINE = """
+import sys
+import novadet.engines.ultralytics.engine
+import novadet.engines.ultralytics.trainer  # imports Ultralytics, which patches PIL.Image.open process-wide
+from novadet import audit
+report = audit(sys.argv[1], workers=1)
+print(sorted({f.code for f in report.findings if f.file == "images/garbage.jpg"}))
+"""
+
+
+def test_a_corrupt_image_is_a_finding_even_after_ultralytics_is_imported(tiny_yolo: Path) -> None:
+    import subprocess
+    import sys
+
+    (tiny_yolo / "images" / "garbage.jpg").write_bytes(b"not an image")
+    done = subprocess.run([sys.executable, "-c", _AFTER_THE_ENGINE, str(tiny_yolo)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert done.stdout.strip().splitlines()[-1] == "['IMAGE_UNREADABLE']"

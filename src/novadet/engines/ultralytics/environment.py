@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from novadet.core.cache import cache_dir
+from novadet.engines.telemetry import decline_openvino_telemetry
 
 _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
 
@@ -28,9 +29,24 @@ def configure() -> None:
     os.environ.setdefault("YOLO_VERBOSE", "False")
     _provide_fonts(Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics")
     _quiet_exporters()
+    decline_openvino_telemetry()
+    _keep_pil_open()
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
+
+
+def _keep_pil_open() -> None:
+    """Ultralytics replaces ``PIL.Image.open``, process-wide, when it is imported: for an image PIL cannot
+    identify, the replacement tries to pip-install pi-heif and, offline, raises ModuleNotFoundError instead
+    of PIL's own error, so one corrupt image crashed an audit run after a training. Its patch is applied
+    here, once, and PIL's own function put back."""
+    from PIL import Image
+
+    original = Image.open
+    import ultralytics.utils.patches  # noqa: F401 - applies the patch now, so it is never applied again
+
+    Image.open = original
 
 
 def _quiet_exporters() -> None:

@@ -34,11 +34,14 @@ def test_debug_shows_the_exception(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "no such file" in str(result.exception)
 
 
-def test_malformed_label_names_file_and_line(tiny_yolo: Path) -> None:
+def test_a_malformed_label_is_a_finding_naming_file_and_line(tiny_yolo: Path) -> None:
     (tiny_yolo / "labels" / "img_00007.txt").write_text("0 0.5 0.5 0.1 0.1\n0 0.5 0.5\n")
-    code, _, err = invoke("split", str(tiny_yolo), "-o", str(tiny_yolo.parent / "out"))
-    assert code == 2 and "img_00007.txt:2:" in err and len(err.strip().splitlines()) == 1
-    assert not (tiny_yolo.parent / "out").exists()
+    code, out, _ = invoke("audit", str(tiny_yolo), "--strict", "--workers", "1")
+    assert code == 1 and "LABEL_MALFORMED" in out and "labels/img_00007.txt: line 2:" in " ".join(out.split())
+    code, _, _ = invoke("split", str(tiny_yolo), "-o", str(tiny_yolo.parent / "out"))
+    manifest = json.loads((tiny_yolo.parent / "out" / "manifest.json").read_text())
+    assert code == 0 and "images/img_00007.jpg" not in manifest["assignment"] and len(manifest["assignment"]) == 39
+    assert manifest["left_out"]["labels/img_00007.txt"].startswith("line 2: expected")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -79,18 +82,6 @@ def test_audit_leaves_the_dataset_untouched(defective_yolo: tuple[Path, dict[str
     before = tree_fingerprint(root)
     invoke("audit", str(root))
     assert tree_fingerprint(root) == before
-
-
-def test_demo_fast_runs_the_whole_journey(tmp_path: Path) -> None:
-    code, out, _ = invoke("demo", "-o", str(tmp_path / "demo"), "--fast")
-    assert code == 0, out
-    assert "BOX_ZERO_AREA 1" in out and "mAP50-95" in out and "pick export/best.onnx" in out
-    for name in ("disc", "tile", "wedge"):
-        assert name in out
-    run = tmp_path / "demo" / "run-fast"
-    assert (run / "bench.json").is_file() and (run / "eval" / "best.pt" / "pr_curves.png").is_file()
-    code, out, _ = invoke("demo", "-o", str(tmp_path / "demo"), "--fast")  # same data: every stage skipped
-    assert code == 0 and out.count("skipped") == 6
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
@@ -152,3 +143,9 @@ def test_readme_cli_reference_matches_help() -> None:
                 assert flag in help_text, (command, flag)
                 checked += 1
     assert checked > 40
+
+
+def test_a_refused_export_exits_1(tiny_trained_run: Path) -> None:
+    code, out, err = invoke("export", str(tiny_trained_run), "--format", "onnx", "--split", "val",
+                            "--max-drop", "-1", "--max-class-drop", "-1")  # limits nothing can meet
+    assert code == 1 and "Refused" in err and "Kept aside" in err and "mAP50-95 change" in out

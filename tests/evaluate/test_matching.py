@@ -58,3 +58,14 @@ def test_confusion_matrix_by_hand() -> None:
                           [1, 0, 0]]
     empty = confusion_matrix(GT, [Detections.empty(), Detections.empty()])
     assert empty.tolist() == [[0, 0, 2], [0, 0, 1], [0, 0, 0]]
+
+
+def test_a_detection_in_an_ignore_region_is_neither_right_nor_wrong() -> None:
+    record = ImageRecord("a.jpg", 100, 100, [[0, 0, 20, 20], [50, 50, 90, 90]], [0, 0], crowd=[False, True])
+    dets = Detections([[0, 0, 20, 20], [60, 60, 80, 80], [0, 60, 10, 70]], [0.9, 0.95, 0.5], [0, 0, 0])
+    gt = DetectionDataset(Path("."), ("cell",), (record,))
+    quality = detection_quality(gt, [dets])
+    assert quality.overall.support == 1  # the ignore region is nothing to find
+    # counted as a false positive, the 0.95 detection inside the region would cap precision at 0.5
+    assert quality.overall.precision == pytest.approx(1.0) and quality.overall.f1 == pytest.approx(1.0)
+    assert quality.confusion == [[1, 0], [0, 0]]

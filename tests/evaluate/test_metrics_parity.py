@@ -77,3 +77,63 @@ def test_no_predictions_at_all_score_zero() -> None:
     gt, _ = _case(5, 10, 2, 0, False)
     ours = coco_metrics(gt, [Detections.empty()] * len(gt))
     assert ours.map50_95 == 0 and ours.map50 == 0 and ours.ar100 == 0
+
+
+def _coco_file_with_crowds(seed: int, images: int = 60) -> tuple[dict[str, object], dict[str, Detections]]:
+    """A COCO file as a dataset publishes it: crowd regions, mask areas unlike the box areas (some crossing
+    COCO's small/medium/large bounds), and detections on, in and beside the crowd regions."""
+    rng = np.random.default_rng(seed)
+    coco: dict[str, list[dict[str, object]]] = {"images": [], "annotations": [], "categories": [
+        {"id": 3, "name": "person"}, {"id": 7, "name": "car"}]}
+    preds: dict[str, Detections] = {}
+    for i in range(images):
+        w, h = int(rng.integers(200, 640)), int(rng.integers(200, 480))
+        name = f"{i:03d}.jpg"
+        coco["images"].append({"id": 100 + i, "file_name": name, "width": w, "height": h})
+        boxes, classes = [], []
+        for _ in range(int(rng.integers(0, 7))):
+            x, y = rng.integers(0, w - 40), rng.integers(0, h - 40)
+            bw, bh = rng.integers(4, min(160, w - x)), rng.integers(4, min(160, h - y))
+            crowd = rng.random() < 0.2
+            cat = int(rng.choice([3, 7]))
+            coco["annotations"].append({"id": len(coco["annotations"]) + 1, "image_id": 100 + i, "category_id": cat,
+                                        "bbox": [float(x), float(y), float(bw), float(bh)], "iscrowd": int(crowd),
+                                        "area": float(bw * bh * rng.uniform(0.4, 1.0))})
+            boxes.append([x, y, x + bw, y + bh])
+            classes.append(0 if cat == 3 else 1)
+        det, cls = [], []
+        for box, c in zip(boxes, classes, strict=True):  # near every box, crowd ones included; some inside them
+            for _ in range(int(rng.integers(1, 3))):
+                jitter = rng.normal(0, 4, 4)
+                det.append(np.clip(np.array(box, float) + jitter, 0, [w, h, w, h]))
+                cls.append(c)
+            x1, y1, x2, y2 = box
+            det.append([x1 + (x2 - x1) / 4, y1 + (y2 - y1) / 4, x2 - (x2 - x1) / 4, y2 - (y2 - y1) / 4])
+            cls.append(c)
+        for _ in range(int(rng.integers(0, 3))):  # plain false positives
+            x, y = rng.uniform(0, w - 30), rng.uniform(0, h - 30)
+            det.append([x, y, x + 25, y + 25])
+            cls.append(int(rng.integers(0, 2)))
+        preds[name] = Detections(np.array(det, np.float32).reshape(-1, 4), rng.random(len(det)), cls)
+    return coco, preds
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_pycocotools_on_crowds_and_mask_areas(tmp_path: Path, seed: int) -> None:
+    import json
+
+    from novadet.data.formats import read_dataset
+
+    coco, preds = _coco_file_with_crowds(seed)
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    for image in coco["images"]:
+        (tmp_path / str(image["file_name"])).write_bytes(b"")  # sizes come from the file
+    gt = read_dataset(tmp_path)
+    assert sum(int(r.crowd.sum()) for r in gt) > 5  # the case holds crowd regions
+    ordered = [preds[Path(r.path).name] for r in gt.records]
+    ours = coco_metrics(gt, ordered)
+    ids = {image["file_name"]: image["id"] for image in coco["images"]}  # type: ignore[index]
+    results = [{**row, "image_id": ids[Path(gt.records[row["image_id"] - 1].path).name],
+                "category_id": (3, 7)[row["category_id"] - 1]} for row in coco_results(ordered)]
+    evaluator = pycocotools_eval(coco, results)  # the original file: its ids, crowds and areas
+    assert [getattr(ours, n) for n in COCO_STAT_NAMES] == pytest.approx(list(evaluator.stats), abs=1e-9, rel=0)

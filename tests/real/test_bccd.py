@@ -44,3 +44,22 @@ def test_split_shares_determinism_and_read_only(bccd: Path, tmp_path: Path) -> N
     assignment = result.manifest.assignment
     assert assignment["JPEGImages/BloodImage_00037.jpg"] == assignment["JPEGImages/BloodImage_00038.jpg"]
     assert tree_fingerprint(bccd) == before
+
+
+@pytest.mark.parametrize("damage", ["<annotation><object>", "missing ymin"])
+def test_one_malformed_xml_among_bccds_is_a_finding(bccd: Path, tmp_path: Path, damage: str) -> None:
+    import re
+    import shutil
+
+    copy = tmp_path / "bccd"
+    shutil.copytree(bccd, copy)
+    xml = copy / "BCCD" / "Annotations" / "BloodImage_00100.xml"
+    text = xml.read_text()
+    xml.write_text(damage if damage.startswith("<") else re.sub(r"<ymin>\s*\d+\s*</ymin>", "", text, count=1))
+    report = audit(copy)
+    [finding] = [f for f in report.findings if f.code == "LABEL_MALFORMED"]
+    assert finding.file == "Annotations/BloodImage_00100.xml" and "image is left out" in finding.message
+    assert report.num_images == 363
+    result = split(copy, tmp_path / "split", seed=0)
+    assert sum(len(p) for p in result.parts().values()) == 363
+    assert "Annotations/BloodImage_00100.xml" in result.manifest.left_out

@@ -63,6 +63,10 @@ class ImageRecord:
         classes: (N,) int64 class index into the dataset's class names; an index outside
             ``[0, num_classes)`` marks a box whose class is unknown.
         split: ``train``, ``val``, ``test`` or None when the source does not say.
+        crowd: (N,) bool, True for an ignore region (COCO ``iscrowd``, VOC ``difficult``): evaluation counts
+            it neither as a miss nor a detection on it as a false positive; training leaves it out.
+        area: (N,) float64 annotated area (COCO's mask area, which decides small/medium/large), NaN where
+            the annotation gives none (the box's area is used).
     """
 
     path: str
@@ -71,24 +75,38 @@ class ImageRecord:
     boxes: BoxArray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     classes: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     split: str | None = None
+    crowd: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    area: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, np.float64))
 
     def __post_init__(self) -> None:
         boxes = _frozen(as_boxes(self.boxes).copy())
+        n = len(boxes)
         classes = _frozen(np.asarray(self.classes, dtype=np.int64).reshape(-1).copy())
-        if len(boxes) != len(classes):
-            raise ValueError(f"{self.path}: {len(boxes)} boxes but {len(classes)} classes")
+        crowd = np.asarray(self.crowd, dtype=bool).reshape(-1)
+        area = np.asarray(self.area, dtype=np.float64).reshape(-1)
+        crowd = _frozen(crowd.copy() if len(crowd) else np.zeros(n, bool))
+        area = _frozen(area.copy() if len(area) else np.full(n, np.nan))
+        if not len(classes) == len(crowd) == len(area) == n:
+            raise ValueError(f"{self.path}: {n} boxes but {len(classes)} classes, {len(crowd)} crowd flags and "
+                             f"{len(area)} areas")
         if self.split is not None and self.split not in SPLIT_NAMES:
             raise ValueError(f"{self.path}: split must be one of {SPLIT_NAMES} or None, got {self.split!r}")
-        object.__setattr__(self, "boxes", boxes)
-        object.__setattr__(self, "classes", classes)
+        for name, value in (("boxes", boxes), ("classes", classes), ("crowd", crowd), ("area", area)):
+            object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         return len(self.classes)
 
+    @property
+    def objects(self) -> npt.NDArray[np.bool_]:
+        """The boxes that are objects to find (not ignore regions)."""
+        return ~self.crowd
+
     def with_boxes(self, keep: npt.NDArray[np.bool_], boxes: BoxArray | None = None) -> ImageRecord:
         """Return a copy holding only the boxes where ``keep`` is true (optionally replaced first)."""
         source = self.boxes if boxes is None else boxes
-        return replace(self, boxes=source[keep], classes=self.classes[keep])
+        return replace(self, boxes=source[keep], classes=self.classes[keep], crowd=self.crowd[keep],
+                       area=self.area[keep])
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,12 +159,12 @@ class DetectionDataset:
         return sorted(names, key=lambda s: (SPLIT_NAMES.index(s) if s in SPLIT_NAMES else 99, s))
 
     def instance_counts(self) -> npt.NDArray[np.int64]:
-        """Boxes per known class, shape (num_classes,)."""
-        return self._class_tally(lambda r: r.classes)
+        """Objects (boxes that are not ignore regions) per known class, shape (num_classes,)."""
+        return self._class_tally(lambda r: r.classes[r.objects])
 
     def image_counts(self) -> npt.NDArray[np.int64]:
-        """Images holding at least one box of each known class, shape (num_classes,)."""
-        return self._class_tally(lambda r: np.unique(r.classes))
+        """Images holding at least one object of each known class, shape (num_classes,)."""
+        return self._class_tally(lambda r: np.unique(r.classes[r.objects]))
 
     def _class_tally(self, ids_of: Callable[[ImageRecord], npt.NDArray[np.int64]]) -> npt.NDArray[np.int64]:
         ids = [ids_of(r) for r in self.records]

@@ -90,6 +90,7 @@ def audit_dataset(dataset: DetectionDataset, *, target_instances: int = DEFAULT_
     counts = [c.instances for c in classes]
     imbalance = max(counts) / min(counts) if counts and min(counts) > 0 else None
     findings += _readiness_findings(classes, imbalance, len(usable), min_images)
+    findings += _ignore_regions(usable)
     return AuditReport(
         root=str(dataset.root), source_format=dataset.source_format, num_images=len(dataset),
         usable_images=len(usable), negative_images=sum(len(r) == 0 for r in usable),
@@ -161,8 +162,8 @@ def _duplicate_finding(group: DuplicateGroup, records: Sequence[ImageRecord]) ->
 
 
 def _class_stats(ds: DetectionDataset, target: int) -> tuple[ClassStats, ...]:
-    boxes = np.concatenate([r.boxes for r in ds.records] or [np.zeros((0, 4), np.float32)])
-    ids = np.concatenate([r.classes for r in ds.records] or [np.zeros(0, np.int64)])
+    boxes = np.concatenate([r.boxes[r.objects] for r in ds.records] or [np.zeros((0, 4), np.float32)])
+    ids = np.concatenate([r.classes[r.objects] for r in ds.records] or [np.zeros(0, np.int64)])
     area = box_area(boxes)
     aspect = (boxes[:, 2] - boxes[:, 0]) / np.maximum(boxes[:, 3] - boxes[:, 1], 1e-9)
     images = ds.image_counts()
@@ -204,6 +205,16 @@ def _readiness_findings(classes: Sequence[ClassStats], imbalance: float | None, 
                            f"imbalance {imbalance:.1f} (most/fewest instances); {rare.name} is rarest: collect "
                            "more of it, or oversample it when training"))
     return out
+
+
+def _ignore_regions(ds: DetectionDataset) -> list[Finding]:
+    crowd = [int(r.crowd.sum()) for r in ds.records]
+    if not sum(crowd):
+        return []
+    return [Finding("IGNORE_REGIONS", Severity.INFO, None,
+                    f"{sum(crowd):,} crowd or difficult box(es) on {sum(c > 0 for c in crowd):,} image(s) are kept "
+                    "as ignore regions: neither a miss nor, for a detection on one, a false positive; left out of "
+                    "training")]
 
 
 def _per_split(ds: DetectionDataset) -> dict[str, dict[str, int]]:

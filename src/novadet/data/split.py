@@ -43,6 +43,7 @@ def split(data: str | Path | DetectionDataset, out: str | Path, *, ratios: Seque
     check_outside(out, dataset.root)
     scans = scan_dataset(dataset, workers, progress)
     usable, left_out, boxes_dropped = clean(dataset, scans)
+    left_out |= {f.file: f.message for f in dataset.findings if f.code == "LABEL_MALFORMED" and f.file}
     kept_scans = [s for r, s in zip(dataset.records, scans, strict=True) if r.path not in left_out]
     groups = [g.members for g in duplicate_groups(kept_scans, near_threshold)]
     result = split_dataset(usable, ratios=ratios, seed=seed, groups=groups, left_out=left_out,

@@ -1,8 +1,10 @@
-"""A split folder, what ``novadet split`` writes: ``manifest.json`` and a YOLO view of the images.
+"""A split folder, what ``novadet split`` writes: ``manifest.json``, a YOLO view of the images (links and
+label files, for Ultralytics and for people), and the ground truth of each split as COCO
+(``annotations/instances_<split>.json``), which keeps what YOLO cannot: ignore regions and annotated areas.
 
 ``write_split_folder`` writes one from a ``SplitDataset``; ``read_split`` reads it back into the same
-``SplitDataset`` (the same file names, boxes and classes), so ``novadet train SPLIT_DIR`` and a run's
-own split feed an engine identical data.
+``SplitDataset`` (the same file names, boxes, classes, ignore regions and areas), so ``novadet train
+SPLIT_DIR`` and a run's own split feed an engine identical data and evaluation identical ground truth.
 """
 
 from __future__ import annotations
@@ -16,20 +18,29 @@ from typing import Any
 import numpy as np
 
 from novadet.core.atomic import staged_dir, write_json
-from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest
-from novadet.data.formats import yolo
+from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest, flat_names
+from novadet.data.formats import coco, yolo
 from novadet.data.formats.files import LinkMode, check_outside
 from novadet.errors import DataError
 
 MANIFEST = "manifest.json"
 
 
+def _ground_truth(split: str) -> str:
+    return f"annotations/instances_{split}.json"
+
+
 def write_split_folder(result: SplitDataset, source: DetectionDataset, out: Path, *, near_threshold: int,
                        groups: int, link: LinkMode = LinkMode.SYMLINK, overwrite: bool = False) -> SplitDataset:
     """Write ``out`` (replaced as a whole, only with ``overwrite``) and return ``result`` located there."""
     check_outside(out, source.root)
+    merged = result.merged()
+    names = flat_names(r.path for r in merged.records)
     with staged_dir(out, overwrite=overwrite) as stage:
-        yolo.write_into(result.merged(), stage, link)
+        yolo.write_into(merged, stage, link)
+        for split, part in result.parts().items():
+            view_names = {r.path: f"images/{split}/{names[r.path]}" for r in part.records}
+            write_json(stage / _ground_truth(split), coco.to_coco(part.class_names, list(part.records), view_names))
         write_json(stage / MANIFEST, _manifest(result, source, near_threshold, groups))
     return replace(result, location=out)
 
@@ -58,8 +69,8 @@ def read_split(folder: Path) -> SplitDataset:
     manifest_file = folder / MANIFEST
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    if not (manifest_file.is_file() and yolo.detect(folder)):
-        raise DataError(f"{folder}: not a novadet split folder (no {MANIFEST} and data.yaml); "
+    if not (manifest_file.is_file() and all((folder / _ground_truth(s)).is_file() for s in SPLIT_NAMES)):
+        raise DataError(f"{folder}: not a novadet split folder (no {MANIFEST} and COCO ground truth); "
                         f"run `novadet split DATA -o {folder}` first")
     try:
         raw = json.loads(manifest_file.read_text(encoding="utf-8"))
@@ -68,8 +79,8 @@ def read_split(folder: Path) -> SplitDataset:
                                  boxes_left_out=int(raw.get("boxes_left_out", 0)))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{manifest_file}: not a novadet split manifest ({exc})") from None
-    view = yolo.read(folder)
-    parts = {name: view.filter(lambda r, n=name: r.split == n) for name in SPLIT_NAMES}  # type: ignore[misc]
+    truth = coco.read(folder)
+    parts = {name: truth.filter(lambda r, n=name: r.split == n) for name in SPLIT_NAMES}  # type: ignore[misc]
     return SplitDataset(train=parts["train"], val=parts["val"], test=parts["test"], manifest=manifest,
                         location=folder)
 

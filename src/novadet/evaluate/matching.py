@@ -1,7 +1,10 @@
 """What COCO's numbers leave out: precision, recall and F1 at the best confidence threshold, the mean
 IoU of matched boxes, and a confusion matrix with a background row and column.
 
-Matching is greedy by confidence, one ground-truth box per detection, at IoU >= ``iou_threshold``.
+Matching is greedy by confidence, one ground-truth box per detection, at IoU >= ``iou_threshold``. An
+ignore region (crowd, difficult) is no ground truth to find, and a detection left unmatched that lies
+mostly inside one (intersection over its own area >= the threshold) is neither right nor wrong: it is
+dropped, as COCO's evaluation ignores it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,31 @@ from novadet.core.reports import ClassQuality, Quality
 
 def match_image(record: ImageRecord, dets: Detections, iou_threshold: float
                 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """Class-aware greedy matching on one image: (is true positive, IoU of its match) per detection."""
+    """Class-aware greedy matching on one image's objects: (is true positive, IoU of its match) per detection."""
     tp = np.zeros(len(dets), dtype=bool)
     ious = np.zeros(len(dets))
-    taken = np.zeros(len(record), dtype=bool)
-    iou = box_iou(dets.xyxy, record.boxes)
+    boxes, classes = record.boxes[record.objects], record.classes[record.objects]
+    taken = np.zeros(len(boxes), dtype=bool)
+    iou = box_iou(dets.xyxy, boxes)
     for d in np.argsort(-dets.confidence, kind="stable"):
-        candidates = np.where((record.classes == dets.class_id[d]) & ~taken, iou[d], -1.0)
+        candidates = np.where((classes == dets.class_id[d]) & ~taken, iou[d], -1.0)
         if len(candidates) and candidates.max() >= iou_threshold:
             g = int(candidates.argmax())
             taken[g], tp[d], ious[d] = True, True, candidates[g]
     return tp, ious
+
+
+def in_ignore_region(record: ImageRecord, dets: Detections, iou_threshold: float) -> npt.NDArray[np.bool_]:
+    """Detections lying mostly inside one of the record's ignore regions (intersection over their own area)."""
+    regions = record.boxes[record.crowd]
+    if not len(regions) or not len(dets):
+        return np.zeros(len(dets), dtype=bool)
+    lt = np.maximum(dets.xyxy[:, None, :2], regions[None, :, :2])
+    rb = np.minimum(dets.xyxy[:, None, 2:], regions[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    own = np.prod(np.clip(dets.xyxy[:, 2:] - dets.xyxy[:, :2], 1e-9, None), axis=1)
+    result: npt.NDArray[np.bool_] = (inter / own[:, None] >= iou_threshold).any(axis=1)
+    return result
 
 
 def pr_curve(confidence: npt.NDArray[np.float64], tp: npt.NDArray[np.bool_], support: int
@@ -60,6 +77,10 @@ def detection_quality(ground_truth: DetectionDataset, predictions: Sequence[Dete
                       iou_threshold: float = 0.5) -> Quality:
     """Quality of ``predictions`` (one per record) against ``ground_truth``."""
     matches = [match_image(r, d, iou_threshold) for r, d in zip(ground_truth.records, predictions, strict=True)]
+    counted = [~(in_ignore_region(r, d, iou_threshold) & ~m[0])
+               for r, d, m in zip(ground_truth.records, predictions, matches, strict=True)]
+    predictions = [d[keep] for d, keep in zip(predictions, counted, strict=True)]
+    matches = [(m[0][keep], m[1][keep]) for m, keep in zip(matches, counted, strict=True)]
     conf = np.concatenate([d.confidence for d in predictions] or [np.zeros(0, np.float32)]).astype(np.float64)
     cls = np.concatenate([d.class_id for d in predictions] or [np.zeros(0, np.int64)])
     tp = np.concatenate([m[0] for m in matches] or [np.zeros(0, bool)])
@@ -92,7 +113,8 @@ def confusion_matrix(ground_truth: DetectionDataset, predictions: Sequence[Detec
     """
     c = ground_truth.num_classes
     matrix = np.zeros((c + 1, c + 1), dtype=np.int64)
-    for record, dets in zip(ground_truth.records, predictions, strict=True):
+    for full, dets in zip(ground_truth.records, predictions, strict=True):
+        record = full.with_boxes(full.objects)
         iou = box_iou(record.boxes, dets.xyxy)
         gt_free, det_free = np.ones(len(record), bool), np.ones(len(dets), bool)
         for g, d in zip(*np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape), strict=True):

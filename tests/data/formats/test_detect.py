@@ -52,7 +52,7 @@ def test_ultralytics_split_layout_and_txt_lists(tiny_yolo: Path, tmp_path: Path)
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file or folder"):
         read_dataset(tmp_path / "nope")
-    with pytest.raises(DataError, match=r"no YOLO .* COCO .* or Pascal VOC"):
+    with pytest.raises(DataError, match=r"looked for YOLO .* found an empty folder"):
         read_dataset(tmp_path)
 
 
@@ -72,7 +72,8 @@ def test_several_datasets_in_one_folder(tiny_yolo: Path, tmp_path: Path) -> None
 
 
 def test_unknown_format_name(tiny_yolo: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown dataset format 'kitti'; choose one of coco, voc, yolo"):
+    with pytest.raises(ConfigError, match="unknown dataset format 'kitti'; choose one of coco, cvat, labelme, "
+                                          "voc, yolo"):
         read_dataset(tiny_yolo, "kitti")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -26,10 +27,14 @@ from novadet.errors import DataError, NovadetError
     ("1.5 0.5 0.5 0.1 0.1\n", "img_00000.txt:1: class must be a whole number"),
     ("0 0.1 0.1 0.2 0.2 0.3\n", "expected 'class cx cy w h' or a polygon"),
 ])
-def test_bad_yolo_label(tiny_yolo: Path, content: str, message: str) -> None:
+def test_bad_yolo_label_is_a_finding_and_leaves_its_image_out(tiny_yolo: Path, content: str, message: str) -> None:
     (tiny_yolo / "labels" / "img_00000.txt").write_text(content)
-    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        read_dataset(tiny_yolo)
+    ds = read_dataset(tiny_yolo)
+    [finding] = [f for f in ds.findings if f.code == "LABEL_MALFORMED"]
+    _, _, rest = message.partition(":")
+    assert finding.file == "labels/img_00000.txt" and finding.severity == "error"
+    assert rest.lstrip("0123456789:").strip() in finding.message and "image is left out" in finding.message
+    assert len(ds) == 39 and not any(r.path.endswith("img_00000.jpg") for r in ds)
 
 
 def test_yolo_polygon_becomes_its_bounding_box(tiny_yolo: Path) -> None:
@@ -63,8 +68,6 @@ def tiny_coco(tiny_yolo: Path, tmp_path: Path) -> Path:
     (lambda d: "{not json", "line 1 column 2: invalid JSON"),
     (lambda d: json.dumps({**d, "images": "x"}), "images: Input should be a valid list"),
     (lambda d: json.dumps({**d, "categories": []}), "categories: List should have at least 1 item"),
-    (lambda d: json.dumps({**d, "annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2]}]}),
-     "annotations.0.bbox: List should have at least 4 items"),
     (lambda d: json.dumps({**d, "images": d["images"] + d["images"][:1]}), "image ids repeat"),
 ])
 def test_bad_coco(tiny_coco: Path, mutate: Callable[[dict[str, Any]], str], message: str) -> None:
@@ -75,6 +78,23 @@ def test_bad_coco(tiny_coco: Path, mutate: Callable[[dict[str, Any]], str], mess
     assert "annotations.json" in str(info.value)
 
 
+@pytest.mark.parametrize(("bad", "message"), [
+    ({"category_id": 1, "bbox": [1, 2]}, "bbox: List should have at least 4 items"),
+    ({"category_id": "one", "bbox": [1, 2, 3, 4]}, "category_id: Input should be a valid integer"),
+    ({"bbox": [1, 2, 3, 4]}, "category_id: Field required"),
+])
+def test_one_bad_coco_annotation_is_a_finding(tiny_coco: Path, bad: dict[str, Any], message: str) -> None:
+    file = tiny_coco / "annotations.json"
+    data = json.loads(file.read_text())
+    data["annotations"].append({"id": 999, "image_id": 5, **bad})
+    file.write_text(json.dumps(data))
+    ds = read_dataset(tiny_coco)
+    [finding] = [f for f in ds.findings if f.code == "LABEL_MALFORMED"]
+    assert finding.file == "annotations.json" and "image id 5" in finding.message and message in finding.message
+    left_out = next(im["file_name"] for im in data["images"] if im["id"] == 5)
+    assert len(ds) == 39 and left_out not in {Path(r.path).name for r in ds}
+
+
 @pytest.fixture
 def tiny_voc(tiny_yolo: Path, tmp_path: Path) -> Path:
     return write_dataset(read_dataset(tiny_yolo), tmp_path / "voc", "voc")
@@ -82,7 +102,6 @@ def tiny_voc(tiny_yolo: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(("xml", "message"), [
     ("<annotation><object>", "line 1 column 20: malformed XML"),
-    ("<root/>", "root element is <root>"),
     ("<annotation><object><bndbox/></object></annotation>", "object 0 has no <name>"),
     ("<annotation><object><name>disc</name></object></annotation>", r"object 0 \(disc\) has no <bndbox>"),
     ("<annotation><object><name>disc</name><bndbox><xmin>a</xmin></bndbox></object></annotation>",
@@ -90,11 +109,20 @@ def tiny_voc(tiny_yolo: Path, tmp_path: Path) -> Path:
     ("<annotation><size><width>wide</width></size></annotation>", "<size/width> is not a number"),
     ('<!DOCTYPE x [<!ENTITY a "b">]><annotation>&a;</annotation>', "unsafe or unreadable XML"),
 ])
-def test_bad_voc(tiny_voc: Path, xml: str, message: str) -> None:
+def test_one_bad_voc_file_is_a_finding(tiny_voc: Path, xml: str, message: str) -> None:
     (tiny_voc / "Annotations" / "img_00003.xml").write_text(xml)
-    with pytest.raises(DataError, match=message) as info:
+    ds = read_dataset(tiny_voc)
+    [finding] = [f for f in ds.findings if f.code == "LABEL_MALFORMED"]
+    assert finding.file == "Annotations/img_00003.xml" and re.search(message, finding.message)
+    assert len(ds) == 39 and "JPEGImages/img_00003.jpg" not in {r.path for r in ds}  # left out, not unlabelled
+
+
+def test_a_folder_where_nothing_is_readable_is_one_clear_error(tiny_voc: Path) -> None:
+    for xml in (tiny_voc / "Annotations").glob("*.xml"):
+        xml.write_text("<annotation><object>")
+    (tiny_voc / "classes.txt").unlink()
+    with pytest.raises(DataError, match="holds no usable images"):
         read_dataset(tiny_voc)
-    assert "img_00003.xml" in str(info.value)
 
 
 def _fuzz_read(make: Callable[[Path], Path], payload: bytes, name: str) -> None:

@@ -33,7 +33,7 @@ def assert_same(a: DetectionDataset, b: DetectionDataset, *, splits: bool = True
             assert other.split == rec.split
 
 
-@pytest.mark.parametrize(("src", "dst"), list(itertools.permutations(["yolo", "coco", "voc"], 2)))
+@pytest.mark.parametrize(("src", "dst"), list(itertools.permutations(["yolo", "coco", "voc", "labelme", "cvat"], 2)))
 def test_every_pair_round_trips(tiny_yolo: Path, tmp_path: Path, src: str, dst: str) -> None:
     original = read_dataset(tiny_yolo)
     assert any(len(r) == 0 for r in original), "the fixture should hold an image without boxes"
@@ -44,7 +44,26 @@ def test_every_pair_round_trips(tiny_yolo: Path, tmp_path: Path, src: str, dst: 
 
 
 def test_formats_are_registered() -> None:
-    assert list_formats() == ["coco", "voc", "yolo"]
+    assert list_formats() == ["coco", "cvat", "labelme", "voc", "yolo"]
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_ignore_regions_and_areas_round_trip_where_the_format_has_them(tiny_yolo: Path, tmp_path: Path,
+                                                                      fmt: str) -> None:
+    original = read_dataset(tiny_yolo)
+    marked = original.with_records([r.with_boxes(np.ones(len(r), bool)) if not len(r) else
+                                    ImageRecord(r.path, r.width, r.height, r.boxes, r.classes, r.split,
+                                                crowd=np.arange(len(r)) == 0, area=np.arange(len(r)) + 100.0)
+                                    for r in original.records])
+    back = read_dataset(write_dataset(marked, tmp_path / fmt, fmt), fmt)
+    by_stem = {Path(r.path).stem: r for r in back.records}
+    for rec in marked.records:
+        other = by_stem[Path(rec.path).stem]
+        assert other.crowd.tolist() == rec.crowd.tolist()
+        if fmt == "coco":
+            assert other.area.tolist() == rec.area.tolist()  # VOC has no areas
+    yolo = read_dataset(write_dataset(marked, tmp_path / "yolo", "yolo"), "yolo")
+    assert yolo.num_boxes == marked.num_boxes - sum(int(r.crowd.sum()) for r in marked.records)  # YOLO cannot
 
 
 _NAME = st.text(alphabet=st.characters(categories=("L", "N"), include_characters="-_"), min_size=1, max_size=12)
@@ -69,7 +88,7 @@ def datasets(draw: st.DrawFn) -> DetectionDataset:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(original=datasets())
-def test_hypothesis_yolo_coco_voc_yolo(original: DetectionDataset) -> None:
+def test_hypothesis_through_every_format(original: DetectionDataset) -> None:
     work = Path(tempfile.mkdtemp())
     try:
         src = work / "src"
@@ -78,7 +97,7 @@ def test_hypothesis_yolo_coco_voc_yolo(original: DetectionDataset) -> None:
             Image.new("RGB", (rec.width, rec.height), (90, 120, 150)).save(src / rec.path)
         ds = DetectionDataset(src, original.class_names, original.records)
         current = read_dataset(write_dataset(ds, work / "a", "yolo"), "yolo")
-        for step, fmt in enumerate(["coco", "voc", "yolo"]):
+        for step, fmt in enumerate(["coco", "voc", "labelme", "cvat", "yolo"]):
             current = read_dataset(write_dataset(current, work / f"b{step}", fmt), fmt)
         assert_same(ds, current)
     finally:

@@ -1,12 +1,15 @@
 """Dataset formats as plugins: each module exposes ``detect``, ``read`` and ``write_into``.
 
 Modules are imported only when their format is used. ``read_dataset`` auto-detects the format of
-a folder (or of its only recognisable sub-folder) unless one is named.
+a folder (or of its only recognisable sub-folder) unless one is named; when nothing is recognised the
+error says what was looked for and what was found.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
@@ -25,10 +28,12 @@ def register_format(name: str, module: str) -> None:
     _REGISTRY[name] = module
 
 
-# Registration order is detection priority: a data.yaml or Annotations/ folder says more than a .json
-# (a split folder holds data.yaml and manifest.json).
+# Registration order is detection priority: a data.yaml or VOC XML says more than a .json (a split folder
+# holds data.yaml, manifest.json and COCO files); LabelMe's JSON is told from COCO's by its keys.
 register_format("yolo", "novadet.data.formats.yolo")
 register_format("voc", "novadet.data.formats.voc")
+register_format("cvat", "novadet.data.formats.cvat")
+register_format("labelme", "novadet.data.formats.labelme")
 register_format("coco", "novadet.data.formats.coco")
 
 
@@ -62,9 +67,31 @@ def detect_format(path: Path) -> tuple[str, Path]:
         if hits:
             return hits[0]
     if found is None:
-        raise DataError(f"{path}: no YOLO (data.yaml or images/ + labels/), COCO (*.json) or "
-                        "Pascal VOC (Annotations/*.xml) dataset found here")
+        raise DataError(f"{path}: no dataset found here or one level down: looked for YOLO (data.yaml, or images/ "
+                        "+ labels/), Pascal VOC (XML with <annotation>), CVAT (XML with <annotations>), LabelMe "
+                        f"(JSON with \"shapes\") and COCO (JSON with \"images\"); found {_inventory(path)}")
     return found, path
+
+
+def _inventory(path: Path) -> str:
+    """What a folder holds, by kind, e.g. ``412 .xml files (none with <annotation>), 30 .jpg files``."""
+    if not path.is_dir():
+        return f"a {path.suffix or 'suffix-less'} file"
+    files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        return "an empty folder"
+    counts = Counter(p.suffix.lower() or "(no suffix)" for p in files)
+    parts = []
+    for suffix, n in counts.most_common(6):
+        note = ""
+        if suffix == ".xml":
+            note = " (none with <annotation> or <annotations>)"
+        elif suffix == ".json":
+            note = " (none a COCO or LabelMe file)"
+        elif suffix == ".txt" and not any(re.search(r"(^|/)labels/", p.as_posix()) for p in files):
+            note = " (no labels/ folder beside an images/ folder)"
+        parts.append(f"{n} {suffix} file{'s' if n > 1 else ''}{note}")
+    return ", ".join(parts)
 
 
 def _detect_at(path: Path) -> str | None:
@@ -88,7 +115,9 @@ def read_dataset(path: str | Path, fmt: str = "auto") -> DetectionDataset:
         raise DataError(f"{path}: no such file or folder")
     dataset: DetectionDataset = get_format(fmt).read(path)
     if not dataset.records:
-        raise DataError(f"{path}: the {fmt} dataset holds no usable images")
+        bad = [f for f in dataset.findings if f.code == "LABEL_MALFORMED"]
+        why = f": {len(bad)} annotation file(s) cannot be read, e.g. {bad[0].file}: {bad[0].message}" if bad else ""
+        raise DataError(f"{path}: the {fmt} dataset holds no usable images{why}")
     return dataset
 
 

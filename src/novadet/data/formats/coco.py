@@ -1,11 +1,16 @@
-"""COCO detection JSON: one file, or one file per split (``instances_train.json``, ...).
+"""COCO detection JSON: one file, one file per split (``instances_train.json``, ...), or Roboflow's export
+(``train/_annotations.coco.json`` beside its images, and ``valid/``, ``test/`` likewise).
 
-Category ids keep their order (sorted by id); crowd annotations are left out with a finding.
+Images are found beside the file, in an ``images/`` folder, or by name anywhere under the root (a sibling
+folder such as ``val2014/``). Category ids keep their order (sorted by id). Crowd annotations are kept
+as ignore regions, and a given ``area`` (the mask's, which decides small/medium/large) is kept. One
+unreadable annotation is a ``LABEL_MALFORMED`` finding and its image is left out; the rest are read.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,10 +22,19 @@ from novadet.core.atomic import write_json
 from novadet.core.boxes import coco_xywh_to_xyxy, xyxy_to_coco_xywh
 from novadet.core.dataset import DetectionDataset, ImageRecord, flat_names, normalize_split
 from novadet.core.findings import Finding, Severity
-from novadet.data.formats.files import LinkMode, image_size, place_image, relpath, unreadable
+from novadet.data.formats.files import (
+    LinkMode,
+    image_size,
+    list_images,
+    malformed,
+    place_image,
+    relpath,
+    unreadable,
+)
 from novadet.errors import DataError
 
 NAME = "coco"
+_SPLIT_FOLDERS = ("train", "valid", "val", "validation", "test")
 
 
 class _Image(BaseModel):
@@ -37,6 +51,7 @@ class _Annotation(BaseModel):
     category_id: int
     bbox: list[float] = Field(min_length=4, max_length=4)
     iscrowd: int = 0
+    area: float | None = None
 
 
 class _Category(BaseModel):
@@ -46,40 +61,57 @@ class _Category(BaseModel):
 
 
 class _CocoFile(BaseModel):
+    """The file's structure; annotations are checked one by one, so one bad annotation spoils only its image."""
+
     model_config = ConfigDict(extra="ignore")
     images: list[_Image]
-    annotations: list[_Annotation] = []
+    annotations: list[dict[str, Any]] = []
     categories: list[_Category] = Field(min_length=1)
 
 
 def detect(path: Path) -> bool:
-    """True for a .json file or a folder with COCO json files."""
+    """True for a COCO .json file, or a folder with one (in ``annotations/``, itself, or split folders)."""
     if path.is_file():
-        return path.suffix == ".json"
+        return path.suffix == ".json" and _sniff(path)
     return bool(_json_files(path))
+
+
+def _sniff(file: Path) -> bool:
+    """Is the file named like a COCO file, or does it start like one (an "images" or "categories" key) rather
+    than like LabelMe's?"""
+    if re.search(r"annotations|instances|coco", file.name, re.IGNORECASE):
+        return True
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False
+    return (b'"images"' in head or b'"categories"' in head) and b'"shapes"' not in head
 
 
 def _json_files(folder: Path) -> list[Path]:
     for place in (folder / "annotations", folder):
         files = sorted(p for p in place.glob("*.json") if not p.name.startswith(".")) if place.is_dir() else []
-        if files:
+        if files and any(_sniff(f) for f in files):
             return files
-    return []
+    return sorted(f for name in _SPLIT_FOLDERS if (folder / name).is_dir()
+                  for f in (folder / name).glob("*.json") if _sniff(f))
 
 
 def read(path: Path) -> DetectionDataset:
-    """Read one COCO file, or every .json in ``path/annotations`` (or ``path``), one per split."""
+    """Read one COCO file, or every COCO .json of a dataset folder, one per split."""
     files = [path] if path.is_file() else _json_files(path)
     if not files:
-        raise DataError(f"{path}: no COCO .json file here or in {path / 'annotations'}")
+        raise DataError(f"{path}: no COCO .json file here, in {path / 'annotations'} or in train/valid/test/")
     root = path.parent if path.is_file() else path
     parsed = [(f, _load(f)) for f in files]
     names = _class_names(parsed)
+    images = _ImageFinder(root)
     records: list[ImageRecord] = []
     findings: list[Finding] = []
     for file, coco in parsed:
-        split = normalize_split(file.stem)
-        recs, finds = _records(file, coco, names, root, split)
+        split = normalize_split(file.stem) or normalize_split(file.parent.name)
+        recs, finds = _records(file, coco, names, root, split, images)
         records += recs
         findings += finds
     return DetectionDataset(root=root, class_names=tuple(n for _, n in names), records=tuple(
@@ -114,32 +146,78 @@ def _class_names(parsed: list[tuple[Path, _CocoFile]]) -> list[tuple[int, str]]:
     return cats
 
 
-def _records(file: Path, coco: _CocoFile, names: list[tuple[int, str]], root: Path,
-             split: str | None) -> tuple[list[ImageRecord], list[Finding]]:
+class _ImageFinder:
+    """Where a file name's image is: beside the file, in images/, or (built on first need) anywhere below."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._by_name: dict[str, list[Path]] | None = None
+
+    def find(self, file: Path, file_name: str, split: str | None) -> Path | None:
+        here = file.parent
+        candidates = [here / file_name, here.parent / "images" / file_name, self.root / file_name,
+                      self.root / "images" / file_name]
+        if split:
+            candidates += [here.parent / "images" / split / file_name, self.root / split / file_name]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            if self._by_name is None:
+                self._by_name = defaultdict(list)
+                for image in list_images(self.root):
+                    self._by_name[image.name].append(image)
+            matches = self._by_name.get(Path(file_name).name, [])
+            found = matches[0] if len(matches) == 1 else None
+        return found
+
+
+def _records(file: Path, coco: _CocoFile, names: list[tuple[int, str]], root: Path, split: str | None,
+             images: _ImageFinder) -> tuple[list[ImageRecord], list[Finding]]:
     index = {cat_id: i for i, (cat_id, _) in enumerate(names)}
-    by_image: dict[int, list[_Annotation]] = defaultdict(list)
-    for ann in coco.annotations:
-        by_image[ann.image_id].append(ann)
-    findings: list[Finding] = []
+    where = relpath(file, root)
+    by_image, findings = _annotations(coco, where)
     image_ids = {im.id for im in coco.images}
     if len(image_ids) != len(coco.images):
         raise DataError(f"{file}: image ids repeat")
     orphans = sorted(set(by_image) - image_ids)
     if orphans:
-        findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, relpath(file, root),
-                                f"{sum(len(by_image[i]) for i in orphans)} annotations refer to image ids "
+        findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, where,
+                                f"{sum(len(by_image[i] or ()) for i in orphans)} annotations refer to image ids "
                                 f"not in 'images' (e.g. {orphans[0]}); ignored"))
     records = []
     for im in coco.images:
-        record = _record(file, im, by_image[im.id], index, root, split, findings)
+        anns = by_image.get(im.id, [])
+        if anns is None:  # one of its annotations could not be read
+            continue
+        record = _record(file, im, anns, index, root, split, images, findings)
         if record is not None:
             records.append(record)
     return records, findings
 
 
+def _annotations(coco: _CocoFile, where: str) -> tuple[dict[int, list[_Annotation] | None], list[Finding]]:
+    """Valid annotations by image id; None for an image with an unreadable annotation (reported)."""
+    by_image: dict[int, list[_Annotation] | None] = defaultdict(list)
+    findings: list[Finding] = []
+    for i, raw in enumerate(coco.annotations):
+        try:
+            ann = _Annotation.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            image_id = raw.get("image_id") if isinstance(raw, dict) else None
+            field = ".".join(str(p) for p in err["loc"]) or "top level"
+            findings.append(malformed(where, f"annotations[{i}] (image id {image_id}): {field}: {err['msg']}"))
+            if isinstance(image_id, int):
+                by_image[image_id] = None
+            continue
+        mine = by_image[ann.image_id]
+        if mine is not None:
+            mine.append(ann)
+    return by_image, findings
+
+
 def _record(file: Path, im: _Image, anns: list[_Annotation], index: dict[int, int], root: Path,
-            split: str | None, findings: list[Finding]) -> ImageRecord | None:
-    image = _locate(file, im.file_name, root, split)
+            split: str | None, images: _ImageFinder, findings: list[Finding]) -> ImageRecord | None:
+    image = images.find(file, im.file_name, split)
     if image is None:
         findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, relpath(file, root),
                                 f"image {im.file_name!r} (id {im.id}) not found; ignored"))
@@ -149,23 +227,11 @@ def _record(file: Path, im: _Image, anns: list[_Annotation], index: dict[int, in
     if size is None:
         findings.append(unreadable(rel))
         return None
-    crowd = [a for a in anns if a.iscrowd]
-    if crowd:
-        findings.append(Finding("CROWD_ANNOTATION", Severity.INFO, rel,
-                                f"{len(crowd)} crowd annotations left out (COCO evaluation ignores them too)"))
-    kept = [a for a in anns if not a.iscrowd]
-    boxes = coco_xywh_to_xyxy([a.bbox for a in kept])
-    classes = np.array([index.get(a.category_id, -1) for a in kept], dtype=np.int64)
-    return ImageRecord(rel, size[0], size[1], boxes, classes, split)
-
-
-def _locate(file: Path, file_name: str, root: Path, split: str | None) -> Path | None:
-    here = file.parent
-    candidates = [here / file_name, here.parent / "images" / file_name, root / file_name,
-                  root / "images" / file_name]
-    if split:
-        candidates += [here.parent / "images" / split / file_name, root / split / file_name]
-    return next((c for c in candidates if c.is_file()), None)
+    boxes = coco_xywh_to_xyxy([a.bbox for a in anns])
+    classes = np.array([index.get(a.category_id, -1) for a in anns], dtype=np.int64)
+    crowd = np.array([bool(a.iscrowd) for a in anns], dtype=bool)
+    area = np.array([np.nan if a.area is None else a.area for a in anns], dtype=np.float64)
+    return ImageRecord(rel, size[0], size[1], boxes, classes, split, crowd=crowd, area=area)
 
 
 def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
@@ -188,15 +254,18 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
 
 def to_coco(class_names: tuple[str, ...], records: list[ImageRecord],
             file_names: dict[str, str] | None = None) -> dict[str, Any]:
-    """A COCO dict for ``records``: image ids 1..N, annotation ids 1..M, category ids 1..C."""
+    """A COCO dict for ``records``: image ids 1..N, annotation ids 1..M, category ids 1..C; crowd regions
+    as ``iscrowd: 1``; ``area`` as annotated, else the box's."""
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
     for image_id, rec in enumerate(records, 1):
         name = file_names[rec.path] if file_names else rec.path
         images.append({"id": image_id, "file_name": name, "width": rec.width, "height": rec.height})
-        for xywh, cls in zip(xyxy_to_coco_xywh(rec.boxes), rec.classes.tolist(), strict=True):
+        for xywh, cls, crowd, area in zip(xyxy_to_coco_xywh(rec.boxes), rec.classes.tolist(), rec.crowd.tolist(),
+                                          rec.area.tolist(), strict=True):
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": cls + 1,
-                                "bbox": [float(v) for v in xywh], "area": float(xywh[2] * xywh[3]),
-                                "iscrowd": 0})
+                                "bbox": [float(v) for v in xywh],
+                                "area": float(xywh[2] * xywh[3]) if np.isnan(area) else area,
+                                "iscrowd": int(crowd)})
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(class_names)]
     return {"images": images, "annotations": annotations, "categories": categories}

@@ -48,6 +48,11 @@ def unreadable(rel: str) -> Finding:
     return Finding("IMAGE_UNREADABLE", Severity.ERROR, rel, "cannot read the image header; left out")
 
 
+def malformed(rel: str, what: str) -> Finding:
+    """The finding for an annotation file (or one annotation in it) that cannot be read: its image is left out."""
+    return Finding("LABEL_MALFORMED", Severity.ERROR, rel, f"{what}; its image is left out")
+
+
 def relpath(path: Path, root: Path) -> str:
     """POSIX path of ``path`` relative to ``root``."""
     return PurePosixPath(Path(os.path.relpath(path, root))).as_posix()

@@ -1,6 +1,8 @@
-"""YOLO (Ultralytics) layout: ``data.yaml`` with train/val/test folders or lists, or plain
-``images/`` + ``labels/`` folders. A label line is ``class cx cy w h`` (normalised) or a polygon
-``class x1 y1 x2 y2 ...``, whose bounding box is taken."""
+"""YOLO (Ultralytics) layout: ``data.yaml`` with train/val/test folders or lists (Roboflow's ``../train/images``
+included), plain ``images/`` + ``labels/`` folders, or split folders each holding them (``train/``,
+``valid/``, ``test/``). A label line is ``class cx cy w h`` (normalised) or a polygon ``class x1 y1 x2 y2 ...``,
+whose bounding box is taken. A label file that cannot be read is a ``LABEL_MALFORMED`` finding and its
+image is left out. YOLO has no ignore regions: crowd boxes are not written."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from novadet.data.formats.files import (
     LinkMode,
     image_size,
     list_images,
+    malformed,
     place_image,
     relpath,
     unreadable,
@@ -31,11 +34,21 @@ _NAMES_FILES = ("classes.txt", "names.txt")
 
 
 def detect(path: Path) -> bool:
-    """True for a YOLO .yaml file, a folder holding one, or a folder with images/ and labels/."""
+    """True for a YOLO .yaml file, a folder holding one, or a folder with images/ and labels/ (or split
+    folders that each hold them)."""
     if path.is_file():
         return path.suffix in (".yaml", ".yml")
-    return any((path / n).is_file() for n in _YAML_NAMES) or (
-        (path / "images").is_dir() and (path / "labels").is_dir())
+    return any((path / n).is_file() for n in _YAML_NAMES) or _has_pair(path) or bool(_split_pairs(path))
+
+
+def _has_pair(folder: Path) -> bool:
+    return (folder / "images").is_dir() and (folder / "labels").is_dir()
+
+
+def _split_pairs(root: Path) -> list[tuple[Path, str]]:
+    """Split folders holding images/ + labels/ (Roboflow's YOLO export without its data.yaml)."""
+    return [(sub, split) for sub in sorted(p for p in root.iterdir() if p.is_dir())
+            if (split := normalize_split(sub.name)) is not None and _has_pair(sub)] if root.is_dir() else []
 
 
 @dataclass
@@ -55,6 +68,12 @@ def read(path: Path) -> DetectionDataset:
     names = _names(spec, yaml_file, root)
     split_keys = [k for k in SPLIT_NAMES if spec.get(k)]
     sources = _from_yaml(spec, split_keys, root, yaml_file) if split_keys else _plain(root)
+    if not split_keys and not _has_pair(root) and (pairs := _split_pairs(root)):
+        sources = _Sources()
+        for folder, split in pairs:
+            part = _plain(folder)
+            sources.images += [(image, split) for image, _ in part.images]
+            sources.label_dirs += part.label_dirs
     records, findings = _records(sources, root)
     if names is None:
         names = _names_from_ids(records, findings)
@@ -122,14 +141,18 @@ def _from_yaml(spec: dict[str, Any], keys: list[str], root: Path, yaml_file: Pat
                 sources.images.append((image, split))
         for entry in entries:
             folder = root / str(entry)
+            folder = folder if folder.is_dir() or not str(entry).startswith("../") else root / str(entry)[3:]
             if folder.is_dir():
                 sources.label_dirs.append(_label_path(folder / "x").parent)
     return sources
 
 
 def _expand(root: Path, entry: str, where: str) -> list[Path]:
-    """The images named by a data.yaml entry: a folder, or a .txt list of image paths."""
+    """The images named by a data.yaml entry: a folder, or a .txt list of image paths. Like Ultralytics, an
+    entry starting ``../`` that leads nowhere is tried without it (Roboflow's exports write them so)."""
     target = Path(entry) if Path(entry).is_absolute() else root / entry
+    if not target.exists() and entry.startswith("../"):
+        target = root / entry[3:]
     if target.is_dir():
         return list_images(target)
     if target.is_file() and target.suffix == ".txt":
@@ -170,7 +193,11 @@ def _records(sources: _Sources, root: Path) -> tuple[list[ImageRecord], list[Fin
         label = _label_path(image)
         used_labels.add(label)
         if label.is_file():
-            boxes, classes = parse_label_file(label)
+            try:
+                boxes, classes = parse_label_file(label)
+            except DataError as exc:
+                findings.append(malformed(relpath(label, root), _without_file(str(exc), label)))
+                continue
         else:
             boxes, classes = np.zeros((0, 4)), np.zeros(0, np.int64)
             findings.append(Finding("IMAGE_WITHOUT_LABEL", Severity.WARNING, rel,
@@ -182,6 +209,12 @@ def _records(sources: _Sources, root: Path) -> tuple[list[ImageRecord], list[Fin
                 findings.append(Finding("LABEL_WITHOUT_IMAGE", Severity.WARNING, relpath(label, root),
                                         "label file has no image; ignored"))
     return sorted(records, key=lambda r: r.path), findings
+
+
+def _without_file(message: str, file: Path) -> str:
+    """``FILE:3: what`` -> ``line 3: what``; ``FILE: what`` -> ``what``."""
+    rest = message.removeprefix(str(file))
+    return f"line {rest[1:]}" if rest[1:2].isdigit() else rest.lstrip(": ")
 
 
 def parse_label_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -247,10 +280,11 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
 
 
 def format_labels(record: ImageRecord) -> str:
-    """The YOLO label text of one record."""
-    rows = xyxy_to_yolo(record.boxes, record.width, record.height)
+    """The YOLO label text of one record's objects (YOLO cannot mark an ignore region, so those are left out)."""
+    keep = record.objects
+    rows = xyxy_to_yolo(record.boxes[keep], record.width, record.height)
     return "".join(f"{c} " + " ".join(f"{v:.10g}" for v in row) + "\n"
-                   for c, row in zip(record.classes.tolist(), rows, strict=True))
+                   for c, row in zip(record.classes[keep].tolist(), rows, strict=True))
 
 
 def _data_yaml(dataset: DetectionDataset) -> str:

@@ -46,14 +46,20 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _default_mode(0o666))
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        commit(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Make the finished file ``tmp`` durable and rename it to ``path`` (same folder): fsync, rename, fsync the
+    folder."""
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, _default_mode(0o666))
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
 
 
 def write_bytes(path: Path, data: bytes) -> None:

@@ -29,18 +29,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from ultralytics.data.dataset import YOLODataset
-from ultralytics.engine import trainer as base_trainer
-from ultralytics.models.yolo.detect import DetectionTrainer
-from ultralytics.nn.tasks import DetectionModel
-from ultralytics.utils import DEFAULT_CFG, torch_utils
 
-from novadet.core.atomic import write_json
+from novadet.core.atomic import commit, write_json
 from novadet.core.record import Record
 from novadet.core.run import RunDir
 from novadet.core.training import History
+from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.models import load_mobilenet_backbone
 from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
+
+environment.configure()  # before Ultralytics is first imported, whoever imports this module
+
+from ultralytics.data.dataset import YOLODataset  # noqa: E402
+from ultralytics.engine import trainer as base_trainer  # noqa: E402
+from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
+from ultralytics.nn.tasks import DetectionModel  # noqa: E402
+from ultralytics.utils import DEFAULT_CFG, torch_utils  # noqa: E402
 
 # select_device() (trainer start, final validation) sets torch's threads to this module global, which
 # Ultralytics makes cores - 1: on a 2-core machine, half the CPU. novadet trains on every core.
@@ -182,6 +186,26 @@ class NovadetTrainer(DetectionTrainer):
         with _cpu_bf16_autocast():
             return super().train()
 
+    def save_model(self) -> bool:
+        """Ultralytics' checkpoints, written to temporary files that are fsynced and renamed into place: a kill
+        or a power cut during the save leaves the previous checkpoint whole."""
+        finals = self.last, self.best
+        partials = tuple(p.with_name(f".{p.name}.partial") for p in finals)
+        self.last, self.best = partials
+        try:
+            saved: bool = super().save_model()
+        finally:
+            self.last, self.best = finals
+        for partial, final in zip(partials, finals, strict=True):
+            if partial.exists():
+                commit(partial, final)
+        return saved
+
+    def final_eval(self) -> None:
+        """Ultralytics' final evaluation, its optimizer stripping made atomic the same way."""
+        with _swapped(base_trainer, "strip_optimizer", _atomic_strip(base_trainer.strip_optimizer)):
+            super().final_eval()
+
     def preprocess_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         batch = super().preprocess_batch(batch)
         if self.extras.channels_last:
@@ -231,9 +255,19 @@ class NovadetTrainer(DetectionTrainer):
 
 
 @contextmanager
-def _cpu_bf16_autocast() -> Iterator[None]:
+def _swapped(module: Any, name: str, replacement: Any) -> Iterator[None]:
+    """``module.name`` replaced for the duration of the block (one training call), restored afterwards."""
+    original = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def _cpu_bf16_autocast() -> Any:
     """While a bf16 CPU training runs, let Ultralytics' autocast helper (which allows bf16 on CUDA only)
-    hand out torch's CPU autocast. Scoped to the training call; restored afterwards."""
+    hand out torch's CPU autocast."""
     original = base_trainer.autocast
 
     def autocast(enabled: Any, device: str = "cuda") -> Any:
@@ -241,11 +275,21 @@ def _cpu_bf16_autocast() -> Iterator[None]:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return original(enabled, device=device)
 
-    base_trainer.autocast = autocast
-    try:
-        yield
-    finally:
-        base_trainer.autocast = original
+    return _swapped(base_trainer, "autocast", autocast)
+
+
+def _atomic_strip(strip: Any) -> Any:
+    """Ultralytics' strip_optimizer, saving to a temporary file committed over the checkpoint."""
+
+    def atomic(f: Any, s: str = "", updates: dict[str, Any] | None = None) -> Any:
+        final = Path(s or f)
+        partial = final.with_name(f".{final.name}.partial")
+        result = strip(f, s=str(partial), updates=updates)
+        if partial.exists():
+            commit(partial, final)
+        return result
+
+    return atomic
 
 
 def _unfreeze_when_due(trainer: NovadetTrainer) -> None:
@@ -278,6 +322,7 @@ def _record_epoch(trainer: NovadetTrainer) -> None:
         rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
     history = History.from_rows({"epoch": int(float(row["epoch"])) - 1,
                                  **{ours: row.get(theirs, "") for theirs, ours in _COLUMNS.items()}} for row in rows)
+    history = History(tuple({int(row["epoch"] or 0): row for row in history.rows}.values()))  # a redone epoch wins
     RunDir(trainer.extras.run_dir).write_history(history)
     if trainer.on_epoch is not None and history.rows:
         trainer.on_epoch(history.rows[-1])

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-train bench-recipes clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,26 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
+# Everything that fits in about 30 minutes on the 2-core machine of bench/RESULTS.md; the longer ones have
+# their own targets below.
 bench: $(STAMP)
 	$(BIN)/python bench/audit_bench.py
-	$(BIN)/python bench/split_bench.py
-	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
-	$(BIN)/python bench/train_bccd.py --split bench/out/bccd-split
+	$(BIN)/python bench/split_bench.py ../shared/data/bccd
 	$(BIN)/python bench/eval_bench.py
+	$(BIN)/python bench/fuzz_formats.py --n 10000
+	$(BIN)/python bench/bccd_run.py --out bench/out/bccd-run
+	$(BIN)/python bench/predictor_overhead.py bench/out/bccd-run/run
 	$(BIN)/python bench/demo_bench.py
+
+# CPU training speed, each contender in fresh processes, 3 rounds (about 25 minutes).
+bench-train: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	$(BIN)/python bench/train_speed.py --split bench/out/bccd-split --repeats 3
+
+# Training recipes on BCCD at 3 seeds each (hours).
+bench-recipes: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	$(BIN)/python bench/train_recipe.py --split bench/out/bccd-split --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

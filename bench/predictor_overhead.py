@@ -3,7 +3,8 @@
 Batch 1, one image, the same ONNX Runtime session settings (every core) for novadet's two rows;
 ``ultralytics.YOLO(onnx).predict`` makes its own session. Interleaved rounds of --runs calls each
 after warm-up; the median of the per-round medians is reported.
-Usage: python bench/predictor_overhead.py MODEL.onnx IMAGE [--imgsz 320] [--rounds 5] [--runs 30]
+Usage: python bench/predictor_overhead.py RUN [--rounds 5] [--runs 30]   (RUN's export/best.onnx on the first
+test image of its split, at its image size)
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ def median_ms(fn: Callable[[], object], runs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("image", type=Path)
-    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("run", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    from novadet import RunDir, read_split
+
+    run = RunDir(args.run)
+    record = run.read_train_record()
+    split = read_split(record.split_dir)  # type: ignore[arg-type]
+    args.model = next(p for p in run.exported() if p.suffix == ".onnx" and "int8" not in p.name)
+    args.image = split.test.image_path(split.test.records[0])
+    args.imgsz = record.config.imgsz
     from novadet.engines.predictor import Predictor, preprocess
     from novadet.engines.runtimes import onnx_forward
     from novadet.engines.ultralytics import environment

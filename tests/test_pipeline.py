@@ -230,3 +230,43 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(app, ["run", str(tmp_path / "novadet.yaml")])
     assert result.exit_code == 130 and "interrupted" in result.stderr and "run the same command again" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_real_ctrl_c_during_training_exits_130_and_the_next_run_resumes(tiny_data: Path, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config_file = _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 8})
+    folder = RunDir(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, "-m", "novadet", "run", str(config_file)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while len(folder.read_history()) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    done = folder.read_history()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert 2 <= len(done) < 8
+    statuses = _statuses(run(load_config(config_file)))
+    assert statuses["train"] == "resumed"
+    after = folder.read_history().rows
+    assert [r["epoch"] for r in after] == list(range(8)) and after[:len(done)] == done.rows
+
+
+def test_the_same_seed_gives_the_same_training_and_test_metrics(tiny_data: Path, tmp_path: Path) -> None:
+    from novadet import evaluate, read_split, split, train
+
+    data = split(tiny_data, tmp_path / "split", seed=0)
+    config = TrainConfig(**{**TINY_TRAIN, "epochs": 3})  # type: ignore[arg-type]
+    runs = [RunDir(tmp_path / name) for name in ("a", "b")]
+    for folder in runs:
+        train(data, folder.root, config)
+    a, b = ([{k: v for k, v in row.items() if k != "time_s"} for row in f.read_history().rows] for f in runs)
+    assert a == b and len(a) == 3
+    scores = [evaluate(f.root, read_split(tmp_path / "split"), split="val").coco for f in runs]
+    assert scores[0] == scores[1]
+    other = train(data, tmp_path / "c", TrainConfig(**{**TINY_TRAIN, "epochs": 3, "seed": 1}))  # type: ignore[arg-type]
+    assert [{k: v for k, v in row.items() if k != "time_s"} for row in RunDir(other.run_dir).read_history().rows] != a

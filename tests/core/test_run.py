@@ -63,7 +63,7 @@ def test_every_record_round_trips(tmp_path: Path) -> None:
     artifact = run.export_dir / "best.onnx"
     run.write_gate(artifact, gate)
     assert run.read_gate(artifact) == gate and run.read_gate(run.export_dir / "other.onnx") is None
-    bench = BenchReport(2, 20.0, None, (ArtifactBench("export/best.onnx", "f32/f32", 10, 11, 9, 100, 150, 13, 0.5,
+    bench = BenchReport(2, 20.0, None, (ArtifactBench("export/best.onnx", "f32/f32", 10, 11, 9, 100, 180, 150, 13, 0.5,
                                                       True, True),), ("export/best.onnx",), "export/best.onnx", "ok")
     run.write_bench(bench)
     assert run.read_bench() == bench and bench.picked() == bench.artifacts[0]

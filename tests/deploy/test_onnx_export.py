@@ -10,9 +10,25 @@ import pytest
 from PIL import Image
 
 from novadet import ExportTarget, RunDir, export, read_split
+from novadet.core.boxes import box_iou
+from novadet.core.detections import Detections
 from novadet.engines.base import get_engine
 from novadet.engines.runtimes import load_model, openvino_forward, precision_used
 from novadet.errors import ConfigError
+
+
+def assert_same_detections(expected: list[Detections], actual: list[Detections], *, top: int = 5,
+                           box_px: float = 0.1, score: float = 1e-3) -> None:
+    """The ``top`` most confident detections of each image agree: same class, box within ``box_px`` pixels and
+    score within ``score`` (boxes paired by IoU, so order ties do not matter)."""
+    for a, b in zip(expected, actual, strict=True):
+        a, b = a[np.argsort(-a.confidence)[:top]], b[np.argsort(-b.confidence)[:top]]
+        assert len(a) == len(b) > 0
+        iou = box_iou(a.xyxy, b.xyxy)
+        for i, j in enumerate(iou.argmax(axis=1)):
+            assert iou[i, j] > 0.9 and a.class_id[i] == b.class_id[j], (a, b)
+            np.testing.assert_allclose(b.xyxy[j], a.xyxy[i], atol=box_px)
+            assert abs(float(b.confidence[j]) - float(a.confidence[i])) <= score
 
 
 def _images(run_dir: Path, count: int) -> list[np.ndarray]:
@@ -20,19 +36,13 @@ def _images(run_dir: Path, count: int) -> list[np.ndarray]:
     return [np.asarray(Image.open(p).convert("RGB")) for p in files]
 
 
-def test_onnx_matches_torch(tiny_trained_run: Path, tmp_path: Path) -> None:
-    run = RunDir(tiny_trained_run)
+def test_onnx_matches_torch(learned_run: Path, tmp_path: Path) -> None:
+    run = RunDir(learned_run)
     onnx = get_engine().export(run, ExportTarget("onnx"), out_dir=tmp_path)
-    images = _images(tiny_trained_run, 6)
+    images = _images(learned_run, 6)
     torch_dets = load_model(run, conf=0.0005).predict_arrays(images)
     onnx_dets = load_model(run, onnx, conf=0.0005).predict_arrays(images)
-    assert sum(len(d) for d in torch_dets) > 0
-    for a, b in zip(torch_dets, onnx_dets, strict=True):
-        keep_a, keep_b = a[a.confidence > 0.001], b[b.confidence > 0.001]  # away from the threshold edge
-        assert len(keep_a) == len(keep_b)
-        np.testing.assert_allclose(keep_b.xyxy, keep_a.xyxy, atol=0.05)
-        np.testing.assert_allclose(keep_b.confidence, keep_a.confidence, atol=1e-4)
-        assert keep_b.class_id.tolist() == keep_a.class_id.tolist()
+    assert_same_detections(torch_dets, onnx_dets, box_px=0.05, score=1e-4)
 
 
 def test_export_gates_and_records(tiny_trained_run: Path) -> None:
@@ -59,8 +69,8 @@ def test_tensorrt_without_cuda_fails_plainly_before_exporting(tiny_trained_run: 
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
-def test_half_stores_fp16_and_matches_torch(tiny_trained_run: Path, tmp_path: Path, fmt: str) -> None:
-    run = RunDir(tiny_trained_run)
+def test_half_stores_fp16_and_matches_torch(learned_run: Path, tmp_path: Path, fmt: str) -> None:
+    run = RunDir(learned_run)
     artifact = get_engine().export(run, ExportTarget(fmt, half=True), out_dir=tmp_path)  # type: ignore[arg-type]
     assert artifact.name == {"onnx": "best_fp16.onnx", "openvino": "best_fp16_openvino_model"}[fmt]
     assert precision_used(artifact, "f32").startswith("f16/")
@@ -69,15 +79,18 @@ def test_half_stores_fp16_and_matches_torch(tiny_trained_run: Path, tmp_path: Pa
 
         stored = {t.data_type for t in onnx.load(str(artifact)).graph.initializer}
         assert onnx.TensorProto.FLOAT16 in stored
-    images = _images(tiny_trained_run, 4)
+    else:  # the IR itself holds FP16 weights (not just a name that says so)
+        import openvino as ov
+
+        model = ov.Core().read_model(str(next(artifact.glob("*.xml"))))
+        stored = {op.get_element_type() for op in model.get_ops() if op.get_type_name() == "Constant"}
+        assert ov.Type.f16 in stored
+    images = _images(learned_run, 4)
     torch_dets = load_model(run).predict_arrays(images)
     half_dets = load_model(run, artifact, precision="f32").predict_arrays(images)
-    for a, b in zip(torch_dets, half_dets, strict=True):
-        k = min(len(a), len(b), 5)  # detections at the threshold edge may differ
-        assert k > 0
-        np.testing.assert_allclose(np.sort(b.confidence)[-k:], np.sort(a.confidence)[-k:], atol=5e-4)
+    assert_same_detections(torch_dets, half_dets, box_px=0.5, score=2e-3)
     with pytest.raises(ConfigError, match="choose half or int8"):
-        export(tiny_trained_run, ExportTarget(fmt, half=True, int8=True))  # type: ignore[arg-type]
+        export(learned_run, ExportTarget(fmt, half=True, int8=True))  # type: ignore[arg-type]
 
 
 def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
@@ -89,25 +102,22 @@ def test_onnx_int8_is_quantised_and_gated(tiny_trained_run: Path) -> None:
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert not list((tiny_trained_run / "export").glob(".int8-*"))  # scratch removed
     assert json.loads((artifact.parent / "best_int8.onnx.gate.json").read_text())["artifact"] == str(artifact)
-    assert gate.passed == (gate.reasons == ())
+    assert gate.artifact == str(artifact)  # its accuracy against f32 is tests/deploy/test_int8.py's
 
 
-def test_openvino_f32_matches_torch_and_int8_is_gated(tiny_trained_run: Path, tmp_path: Path) -> None:
-    run = RunDir(tiny_trained_run)
+def test_openvino_f32_matches_torch_and_int8_is_gated(learned_run: Path, tiny_trained_run: Path,
+                                                       tmp_path: Path) -> None:
+    run = RunDir(learned_run)
     ir = get_engine().export(run, ExportTarget("openvino"), out_dir=tmp_path)
-    images = _images(tiny_trained_run, 4)
+    images = _images(learned_run, 4)
     torch_dets = load_model(run).predict_arrays(images)
     ov_dets = load_model(run, ir, precision="f32").predict_arrays(images)
-    for a, b in zip(torch_dets, ov_dets, strict=True):
-        keep_a, keep_b = a[a.confidence > 0.002], b[b.confidence > 0.002]
-        assert len(keep_a) == len(keep_b)
-        np.testing.assert_allclose(keep_b.confidence, keep_a.confidence, atol=1e-3)
+    assert_same_detections(torch_dets, ov_dets, box_px=0.1, score=1e-3)
     with pytest.raises(ConfigError, match="precision must be auto or f32"):
         openvino_forward(ir, precision="fp8")
     artifact, gate = export(tiny_trained_run, ExportTarget("openvino", int8=True), split="val", calib_images=8)
     assert artifact.name == "best_int8_openvino_model" and any(artifact.glob("*.xml"))
-    assert (artifact.parent / f"{artifact.name}.gate.json").is_file()
-    assert gate.passed == (gate.reasons == ())
+    assert RunDir(tiny_trained_run).read_gate(artifact) == gate
 
 
 _DEPLOY_SCRIPT = """

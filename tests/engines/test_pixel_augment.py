@@ -15,3 +15,20 @@ def test_grayscale_and_noise() -> None:
     np.random.seed(1)
     noisy = PixelAugment(grayscale_p=0.0, noise_p=1.0, noise_sigma=20.0)({"img": img.copy()})["img"]
     assert noisy.dtype == np.uint8 and not np.array_equal(noisy, img)
+
+
+def test_focal_loss_with_gamma_zero_is_bce_and_down_weights_easy_examples() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from novadet.engines.ultralytics.trainer import FocalBCE
+
+    logits = torch.linspace(-6, 6, 25).reshape(5, 5)
+    target = (torch.arange(25).reshape(5, 5) % 3 == 0).float()
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    assert torch.equal(FocalBCE(0.0)(logits, target), bce)
+    focal = FocalBCE(2.0)(logits, target)
+    p_t = torch.where(target == 1, logits.sigmoid(), 1 - logits.sigmoid())
+    torch.testing.assert_close(focal, bce * (1 - p_t) ** 2)
+    easy, hard = (p_t > 0.9), (p_t < 0.1)
+    assert (focal[easy] / bce[easy]).max() < 0.01 and (focal[hard] / bce[hard]).min() > 0.8

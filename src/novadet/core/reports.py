@@ -178,7 +178,8 @@ class GateResult(Record):
 
 @dataclass(frozen=True)
 class ArtifactBench(Record):
-    """Measurements of one artifact."""
+    """Measurements of one artifact: batch-1 latency (the Predictor end to end, and the bare forward pass),
+    measured throughput at batch 1 and batch 8, the batch-1 process's peak memory, its size and accuracy."""
 
     artifact: str
     precision: str
@@ -186,6 +187,7 @@ class ArtifactBench(Record):
     p95_ms: float
     bare_p50_ms: float
     throughput_ips: float
+    throughput_b8_ips: float
     peak_rss_mb: float
     size_mb: float
     map50_95: float | None

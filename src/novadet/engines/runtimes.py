@@ -18,6 +18,7 @@ from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
 from novadet.core.run import RunDir
 from novadet.engines.base import Forward, get_engine, get_head
 from novadet.engines.predictor import Predictor
+from novadet.engines.telemetry import decline_openvino_telemetry
 from novadet.errors import ConfigError
 
 _NATIVE = (".pt", ".engine")
@@ -84,6 +85,7 @@ def openvino_forward(path: Path, precision: str = "auto", threads: int | None = 
 
 
 def _compile_openvino(path: Path, precision: str, threads: int | None) -> Any:
+    decline_openvino_telemetry()  # before openvino is imported
     import openvino as ov
 
     if precision not in ("auto", "f32"):
@@ -96,18 +98,41 @@ def _compile_openvino(path: Path, precision: str, threads: int | None) -> Any:
 
 
 def precision_used(artifact: Path, precision: str = "auto") -> str:
-    """Weights / compute precision the runtime actually uses, e.g. ``f32/bf16``: OpenVINO may run an f32
-    model in bf16; ONNX Runtime's CPU provider runs FP16 models in f32 between inserted casts; TensorRT
-    runs f32 engines in TF32 by default on GPUs that have it."""
-    stored = "int8" if "int8" in artifact.name else "f16" if "fp16" in artifact.name else "f32"
+    """``weights/compute`` precision: the weights as the artifact stores them (read from the file), the compute
+    as the runtime reports it (OpenVINO says whether it runs an f32 model in bf16). Where the runtime cannot
+    say, the compute is what it is documented to do, marked ``(declared)``: ONNX Runtime's CPU provider runs
+    FP16 weights in f32 between inserted casts and QDQ models in int8; torch runs checkpoints in f32."""
     if is_openvino(artifact):
         compiled = _compile_openvino(artifact, precision, None)
-        hint = compiled.get_property("INFERENCE_PRECISION_HINT")
-        return f"{stored}/{hint.get_type_name()}"
-    if artifact.suffix == ".onnx" and stored == "int8":
-        return "int8/int8 (QDQ)"
-    if artifact.suffix == ".onnx" and stored == "f16":  # the CPU provider casts around its f32 kernels
-        return "f16/f32"
-    if artifact.suffix == ".engine" and stored == "f32":
-        return "f32/tf32"
-    return f"{stored}/{stored}"
+        hint = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        return f"{_stored(_openvino_types(artifact))}/{hint}"
+    if artifact.suffix == ".onnx":
+        weights = _stored(_onnx_types(artifact))
+        return f"{weights}/{'int8' if weights == 'int8' else 'f32'} (declared)"
+    if artifact.suffix == ".engine":
+        return f"{'f16/f16' if 'fp16' in artifact.name else 'f32/tf32'} (declared)"
+    return "f32/f32 (declared)"
+
+
+def _stored(types: set[str]) -> str:
+    """The narrowest weight type a file holds: int8 (quantised), f16, or f32."""
+    return "int8" if types & {"i8", "u8", "int8", "uint8"} else "f16" if types & {"f16", "float16"} else "f32"
+
+
+def _onnx_types(path: Path) -> set[str]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    types = {onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name for t in graph.initializer}
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in graph.node):
+        types.add("int8")
+    return types
+
+
+def _openvino_types(path: Path) -> set[str]:
+    decline_openvino_telemetry()  # before openvino is imported
+    import openvino as ov
+
+    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+    model = ov.Core().read_model(str(xml))
+    return {op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant"}

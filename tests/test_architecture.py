@@ -12,12 +12,12 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "novadet"
 # Lowest first; a module may import its own layer and those before it. The top (the package root, the CLI)
 # may import anything.
-LAYERS = ("errors", "core", "data", "engines", "evaluate", "deploy", "report", "pipeline")
+LAYERS = ("errors", "core", "data", "engines", "evaluate", "deploy", "monitor", "report", "pipeline")
 TOP = ("__init__", "__main__", "cli", "cli_options")
 RUN_FOLDER_LITERALS = ("best.pt", "last.pt", "history.csv", "result.json", ".gate.json", "metrics.json",
                        "bench.json", "audit.json", "stages.json", "config.yaml", "provenance.json",
                        "predictions.json", "ground_truth.json", "pr_curves.png", "confusion_matrix.png",
-                       "weights/", "refused/")
+                       "weights/", "refused/", "drift.json", "atypical.png")
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

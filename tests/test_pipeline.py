@@ -15,11 +15,13 @@ from novadet.core.training import TrainConfig
 from novadet.data.synthetic import make_dataset
 from novadet.errors import ConfigError, DataError
 from novadet.pipeline.config import RunConfig, load_config, parse_config
-from novadet.pipeline.stages import STAGES, data_hash
+from novadet.pipeline.stages import STAGES as ALL_STAGES
+from novadet.pipeline.stages import data_hash
 from novadet.pipeline.template import template
 
 from .conftest import kill_after_epochs
 
+STAGES = [name for name in ALL_STAGES if name != "drift"]  # drift runs only when production images are given
 TINY_TRAIN = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "freeze": "none"}
 
 
@@ -146,7 +148,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     config = parse_config(raw | {"data": tmp_path, "run_dir": tmp_path / "run"})
     assert config == RunConfig(data=tmp_path, run_dir=tmp_path / "run")
     assert set(raw) == set(RunConfig.model_fields)
-    for section in ("audit", "split", "eval", "export", "bench"):
+    for section in ("audit", "split", "eval", "export", "bench", "drift"):
         assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
     assert set(raw["train"]) == set(TrainConfig().to_dict())
     assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
@@ -270,3 +272,16 @@ def test_the_same_seed_gives_the_same_training_and_test_metrics(tiny_data: Path,
     assert scores[0] == scores[1]
     other = train(data, tmp_path / "c", TrainConfig(**{**TINY_TRAIN, "epochs": 3, "seed": 1}))  # type: ignore[arg-type]
     assert [{k: v for k, v in row.items() if k != "time_s"} for row in RunDir(other.run_dir).read_history().rows] != a
+
+
+def test_the_drift_stage_runs_when_production_images_are_given(tiny_data: Path, tmp_path: Path) -> None:
+    from novadet.monitor.shifts import shifted_copies
+
+    production = tmp_path / "production"
+    shifted_copies(sorted((tiny_data / "images").glob("*.jpg"))[:20], "brightness -35%", production)
+    config_file = _write_config(tmp_path, tiny_data, drift={"images": "production", "reference": "train"})
+    statuses = _statuses(run(load_config(config_file)))
+    assert statuses["drift"] == "ran"
+    report = RunDir(tmp_path / "run").read_drift("production")
+    assert report.production_images == 20 and any(s.name == "brightness" and s.shifted for s in report.aspects)
+    assert _statuses(run(load_config(config_file)))["drift"] == "skipped"

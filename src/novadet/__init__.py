@@ -22,6 +22,7 @@ from novadet.deploy.export import export
 from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
 from novadet.evaluate.evaluator import evaluate
+from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig, load_config
 from novadet.pipeline.runner import run
 from novadet.report.summary import summarize
@@ -45,6 +46,7 @@ __all__ = [
     "__version__",
     "audit",
     "bench",
+    "drift",
     "evaluate",
     "export",
     "load_config",

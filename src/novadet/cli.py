@@ -280,6 +280,27 @@ def bench(
 
 @app.command()
 @_errors_to_exit
+def drift(
+    run_dir: RunArg,
+    images: Annotated[Path, typer.Argument(help="A folder of production images (unlabelled).")],
+    reference: Annotated[str, typer.Option(help="train, val, test (the run's split) or a folder of images.")] = "train",
+    json_file: JsonFile = None,
+) -> None:
+    """Have production images drifted from the training data? Which aspects, by how much, and what to do.
+
+    Example: novadet drift runs/bccd shop-floor-images/ --reference train
+    """
+    from novadet.monitor.drift import drift as run_drift
+    from novadet.report.console import drift_view
+
+    report = run_drift(run_dir, images, reference=reference, progress=True)
+    for part in drift_view(report):
+        out.print(part)
+    _write_json(json_file, report.to_dict())
+
+
+@app.command()
+@_errors_to_exit
 def run(
     config_file: Annotated[Path, typer.Argument(help="A novadet.yaml (`novadet init` writes one).")],
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Override the config's run_dir.")] = None,

@@ -140,7 +140,8 @@ def test_imbalance_and_augmentation_options(tiny_split: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"weights": "none"}, ConfigError, "would freeze random weights"),
-    ({"model": "yolo11n"}, WeightsError, "yolo11n.pt .* not found offline"),
+    ({"model": "yolo11n"}, WeightsError, "yolo11n: novadet holds no checked copy .* --weights PATH"),
+    ({"model": "yolo11n", "weights": "nowhere.pt"}, WeightsError, "nowhere.pt: weights file not found"),
     ({"model": "resnet-detr"}, ConfigError, "unknown model 'resnet-detr'"),
     ({"model": "missing.pt"}, ConfigError, "missing.pt: model file not found"),
     ({"model": "yolo11n", "weights": "none", "freeze": "none", "epochs": 1}, None, ""),

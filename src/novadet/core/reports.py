@@ -210,3 +210,51 @@ class BenchReport(Record):
     def picked(self) -> ArtifactBench | None:
         """The row of the pick, if any."""
         return next((r for r in self.artifacts if r.artifact == self.pick), None)
+
+
+@dataclass(frozen=True)
+class Shift(Record):
+    """One aspect of the images compared, reference against production.
+
+    ``reference`` and ``production`` are medians (or rates); ``statistic`` is the test's (KS D, MMD², a
+    chi-square); ``p_value`` is corrected for the number of aspects tested.
+    """
+
+    view: str  # image, model or predictions
+    name: str
+    description: str
+    reference: float
+    production: float
+    statistic: float
+    p_value: float
+    shifted: bool
+    sentence: str
+
+
+@dataclass(frozen=True)
+class AtypicalImage(Record):
+    """A production image far from everything in the reference (in the model's feature space)."""
+
+    path: str
+    score: float  # distance to the nearest reference images, in units of the reference's own spread
+
+
+@dataclass(frozen=True)
+class DriftReport(Record):
+    """Did production shift away from the reference, in which aspects, what to do, and what it may cost."""
+
+    reference: str
+    production: str
+    reference_images: int
+    production_images: int
+    shifted: bool
+    alpha: float  # the corrected p-value below which an aspect counts as shifted
+    false_alarm_rate: float  # the decision's rate of alarms on random halves of the reference, measured
+    calibration_draws: int
+    aspects: tuple[Shift, ...]
+    classifier_auc: float | None  # cross-validated, when both sets are large enough
+    atypical: tuple[AtypicalImage, ...]
+    reference_map50_95: float | None
+    map50_95_estimate: float | None
+    estimate_method: str
+    advice: tuple[str, ...]

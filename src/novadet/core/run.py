@@ -10,7 +10,7 @@ No other module spells a path inside a run folder (a test checks). The layout::
     eval/<artifact>/  metrics.json (EvalReport), predictions.json, ground_truth.json, plots; refused/<artifact>/
     export/           artifacts with <artifact>.gate.json (GateResult) beside each; refused/ likewise
     bench.json        BenchReport
-    (and later stages' folders: each a property here)
+    drift/<folder>/   drift.json (DriftReport), atypical.png
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import yaml
 
 from novadet.core.atomic import write_json, write_text
 from novadet.core.record import Record
-from novadet.core.reports import AuditReport, BenchReport, EvalReport, GateResult
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult
 from novadet.core.training import History, Provenance, TrainRecord, TrainResult
 from novadet.errors import ConfigError, DataError
 
@@ -75,6 +75,21 @@ class EvalFiles:
     @property
     def confusion_plot(self) -> Path:
         return self.folder / "confusion_matrix.png"
+
+
+@dataclass(frozen=True)
+class DriftFiles:
+    """The files of one drift check, in ``folder`` (a run's ``drift/<production folder>``)."""
+
+    folder: Path
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "drift.json"
+
+    @property
+    def sheet(self) -> Path:
+        return self.folder / "atypical.png"
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,14 @@ class RunDir:
     def bench_file(self) -> Path:
         return self.root / "bench.json"
 
+    @property
+    def drift_root(self) -> Path:
+        return self.root / "drift"
+
+    def drift_files(self, name: str) -> DriftFiles:
+        """The drift check of the production folder called ``name``."""
+        return DriftFiles(self.drift_root / name)
+
     def training_outputs(self) -> list[Path]:
         """Everything a training writes, removed before training again."""
         return [self.train_dir, self.engine_dir, self.config_file, self.provenance_file]
@@ -250,6 +273,13 @@ class RunDir:
 
     def read_bench(self) -> BenchReport:
         return self._read(self.bench_file, BenchReport)
+
+    def read_drift(self, name: str) -> DriftReport:
+        return self._read(self.drift_files(name).report, DriftReport)
+
+    def drifts(self) -> list[str]:
+        """The production folders checked for drift, by name."""
+        return sorted(p.name for p in self.drift_root.iterdir() if p.is_dir()) if self.drift_root.is_dir() else []
 
     def write_stages(self, stages: dict[str, StageRecord]) -> None:
         write_json(self.stages_file, {name: record.to_dict() for name, record in stages.items()})

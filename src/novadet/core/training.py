@@ -62,7 +62,6 @@ class TrainConfig:
     cache: Cache = option("auto", "Keep decoded, resized training images in RAM: auto (when they fit in a "
                           "quarter of free memory), ram or none.")
     workers: int | None = option(None, "Data-loader processes; none lets the engine choose.")
-    allow_download: bool = option(False, "Fetch catalogued weights not found offline (never done otherwise).")
     extra: dict[str, Any] = option({}, "Further engine arguments, passed through as they are.", cli=False)
 
     def __post_init__(self) -> None:

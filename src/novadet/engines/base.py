@@ -28,6 +28,8 @@ Batch = npt.NDArray[np.float32]
 """A float32 BCHW RGB batch in [0, 1], letterboxed to the model's square input."""
 Forward = Callable[[Batch], list[npt.NDArray[np.float32]]]
 """A runtime's forward pass: a batch in, every output of the model out, as numpy."""
+Embed = Callable[[Batch], npt.NDArray[np.float32]]
+"""A model's features: a batch in, (B, D) pooled feature vectors out."""
 
 
 class Head(Protocol):
@@ -58,6 +60,10 @@ class Engine(Protocol):
 
     def forward(self, checkpoint: Path, *, device: str = "cpu", threads: int | None = None) -> Forward:
         """A native checkpoint's forward pass, whose outputs this engine's head decodes."""
+        ...
+
+    def embed(self, checkpoint: Path, *, threads: int | None = None) -> Embed:
+        """A checkpoint's view of images: one pooled feature vector per image of a batch (for drift checks)."""
         ...
 
     def export(self, run: RunDir, target: ExportTarget, *, calib_images: int = 0,

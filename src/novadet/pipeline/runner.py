@@ -46,7 +46,7 @@ def run(config: RunConfig, *, ignore_audit: bool = False, progress: bool = False
         write_text(folder.pipeline_config, to_yaml(config))
         keys: dict[str, str] = {}
         outcomes = []
-        for stage in STAGES.values():
+        for stage in (s for s in STAGES.values() if s.enabled(config)):
             keys[stage.name] = _key(stage.name, stage.settings(ctx), [keys[i] for i in stage.inputs])
             outcome = _run_stage(stage, keys[stage.name], ctx, state)
             outcomes.append(outcome)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from novadet.core.dataset import SplitDataset
-from novadet.core.reports import AuditReport, BenchReport, EvalReport, GateResult
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult
 from novadet.core.run import RunDir
 from novadet.core.training import TrainResult
 from novadet.data.audit import audit
@@ -26,6 +26,7 @@ from novadet.deploy.export import export
 from novadet.engines.train import resume, train
 from novadet.errors import DataError
 from novadet.evaluate.evaluator import evaluate
+from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class Stage:
         done: Are its outputs there (default: all of ``outputs`` exist)?
         check: Called with its result whether it ran or was skipped (the audit's blocking findings).
         resumable / resume: Continue an interrupted run of the stage instead of starting over.
+        enabled: Whether the config asks for the stage at all (an optional stage is off by default).
     """
 
     name: str
@@ -82,6 +84,7 @@ class Stage:
     check: Callable[[Context, Any], None] | None = None
     resumable: Callable[[Context], bool] | None = None
     resume: Callable[[Context], Any] | None = None
+    enabled: Callable[[RunConfig], bool] = lambda config: True
 
 
 def _audit(ctx: Context) -> AuditReport:
@@ -137,6 +140,16 @@ def _gates(ctx: Context) -> tuple[GateResult, ...]:
     return tuple(g for a in ctx.run.exported() if (g := ctx.run.read_gate(a)) is not None)
 
 
+def _drift(ctx: Context) -> DriftReport:
+    o = ctx.config.drift
+    assert o.images is not None  # the stage is enabled only then
+    return drift(ctx.run.root, o.images, reference=o.reference, progress=ctx.progress)
+
+
+def _drift_name(ctx: Context) -> str:
+    return Path(str(ctx.config.drift.images)).name
+
+
 def _export_outputs(run: RunDir) -> list[Path]:
     """The export folder, and every evaluation but the source checkpoint's."""
     evals = [p for p in run.eval_root.iterdir() if p != run.eval_files(run.best).folder] \
@@ -165,7 +178,15 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           done=lambda run: run.export_dir.is_dir()),
     Stage("bench", lambda ctx: ctx.config.bench, ("export",), _bench, lambda ctx: ctx.run.read_bench(),
           lambda run: [run.bench_file]),
+    Stage("drift", lambda ctx: (ctx.config.drift, _images_hash(ctx)), ("train", "eval"), _drift,
+          lambda ctx: ctx.run.read_drift(_drift_name(ctx)), lambda run: [run.drift_root],
+          enabled=lambda config: config.drift.images is not None),
 )}
+
+
+def _images_hash(ctx: Context) -> str | None:
+    images = ctx.config.drift.images
+    return data_hash(images) if images is not None else None
 
 
 def data_hash(root: Path) -> str:

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Finding, Severity
-from novadet.core.reports import AuditReport, BenchReport, EvalReport
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport
 from novadet.core.run import RunDir, StageOutcome
 from novadet.core.training import TrainConfig
 from novadet.data.split_folder import class_shares
@@ -146,6 +146,29 @@ def bench_view(report: BenchReport) -> Iterator[RenderableType]:
     yield table
     yield Text("* on the Pareto front (no other artifact is both faster and more accurate)", style="dim")
     yield Text(report.advice, style="green" if report.pick else "yellow")
+
+
+def drift_view(report: DriftReport) -> Iterator[RenderableType]:
+    """The verdict, each shifted aspect in words, the advice and where the atypical images are."""
+    verdict = ("SHIFTED", "bold red") if report.shifted else ("no shift found", "bold green")
+    yield Text.assemble(("Drift ", "bold"), (verdict[0], verdict[1]), f": {report.production_images} production "
+                        f"images against the {report.reference}; an aspect counts as shifted at corrected p < "
+                        f"{report.alpha:.3g}, which alarmed on {report.false_alarm_rate:.0%} of "
+                        f"{report.calibration_draws} random halves of the reference")
+    for shift in report.aspects:
+        if shift.shifted:
+            yield Text(f"  {shift.sentence}", style="yellow", overflow="fold")
+    if report.classifier_auc is not None:
+        yield Text(f"  a classifier tells the two sets apart with cross-validated AUC {report.classifier_auc:.2f} "
+                   "(0.5: it cannot)", style="dim")
+    if report.map50_95_estimate is not None and report.reference_map50_95 is not None:
+        yield Text(f"  estimated production mAP50-95 {report.map50_95_estimate:.3f} (test: "
+                   f"{report.reference_map50_95:.3f}); without labels, by {report.estimate_method}", style="dim")
+    for line in report.advice:
+        yield Text.assemble(("advice ", "bold"), line)
+    if report.atypical:
+        yield Text(f"Most atypical first: {report.atypical[0].path} (+{len(report.atypical) - 1} more on the "
+                   "contact sheet in the run's drift folder)")
 
 
 def stage_line(outcome: StageOutcome) -> Text:

@@ -24,6 +24,7 @@ from novadet.core.dataset import DetectionDataset, ImageRecord, flat_names, norm
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats.files import (
     LinkMode,
+    head,
     image_size,
     list_images,
     malformed,
@@ -81,12 +82,8 @@ def _sniff(file: Path) -> bool:
     than like LabelMe's?"""
     if re.search(r"annotations|instances|coco", file.name, re.IGNORECASE):
         return True
-    try:
-        with file.open("rb") as fh:
-            head = fh.read(1 << 16)
-    except OSError:
-        return False
-    return (b'"images"' in head or b'"categories"' in head) and b'"shapes"' not in head
+    start = head(file)
+    return (b'"images"' in start or b'"categories"' in start) and b'"shapes"' not in start
 
 
 def _json_files(folder: Path) -> list[Path]:

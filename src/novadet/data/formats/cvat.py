@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import numpy as np
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import parse as parse_xml
 
 from novadet.core.dataset import DetectionDataset, ImageRecord, flat_names, normalize_split
 from novadet.core.findings import Finding, Severity
-from novadet.data.formats.files import LinkMode, fmt_number, image_size, malformed, place_image, relpath, unreadable
+from novadet.data.formats.files import (
+    LinkMode,
+    fmt_number,
+    head,
+    image_size,
+    malformed,
+    place_image,
+    relpath,
+    unreadable,
+    xml_root,
+)
 from novadet.errors import DataError
 
 NAME = "cvat"
@@ -34,12 +42,8 @@ def detect(path: Path) -> bool:
 def _file(path: Path) -> Path | None:
     candidates = [path] if path.is_file() else sorted(path.glob("*.xml")) if path.is_dir() else []
     for xml in candidates:
-        try:
-            with xml.open("rb") as fh:
-                head = fh.read(1 << 16)
-        except OSError:
-            continue
-        if xml.suffix == ".xml" and _ROOT_TAG.search(head) and b"<image" in head:
+        start = head(xml)
+        if xml.suffix == ".xml" and _ROOT_TAG.search(start) and b"<image" in start:
             return xml
     return None
 
@@ -49,13 +53,7 @@ def read(path: Path) -> DetectionDataset:
     xml = _file(path)
     if xml is None:
         raise DataError(f"{path}: no CVAT for images XML (root <annotations> with <image> elements)")
-    try:
-        root = parse_xml(xml).getroot()
-    except ParseError as exc:
-        line, col = exc.position
-        raise DataError(f"{xml}: line {line} column {col}: malformed XML") from exc
-    except (DefusedXmlException, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{xml}: unsafe or unreadable XML ({exc})") from exc
+    root = xml_root(xml)
     base = xml.parent
     images = root.findall("image")
     names = _class_names(root, images)

@@ -6,8 +6,11 @@ import os
 import shutil
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
+from xml.etree.ElementTree import Element, ParseError
 
 import numpy as np
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import parse as parse_xml
 from PIL import Image, UnidentifiedImageError
 
 from novadet.core.dataset import DetectionDataset
@@ -46,6 +49,50 @@ def image_size(path: Path) -> tuple[int, int] | None:
 def unreadable(rel: str) -> Finding:
     """The finding for an image whose header cannot be read: it is left out."""
     return Finding("IMAGE_UNREADABLE", Severity.ERROR, rel, "cannot read the image header; left out")
+
+
+CLASSES_FILE = "classes.txt"  # the class order, where a format has no place for it (novadet writes one)
+_HEAD_BYTES = 1 << 16
+
+
+def head(path: Path) -> bytes:
+    """The first 64 KiB of a file (empty when it cannot be read): enough to tell formats apart by content."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(_HEAD_BYTES)
+    except OSError:
+        return b""
+
+
+def listed_class_names(root: Path) -> tuple[str, ...] | None:
+    """The class names in ``root/classes.txt``, one per line, in order; None when there is no such file."""
+    listed = root / CLASSES_FILE
+    if not listed.is_file():
+        return None
+    names = [ln.strip() for ln in listed.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not names or len(set(names)) != len(names):
+        raise DataError(f"{listed}: must list each class name once, one per line")
+    return tuple(names)
+
+
+def write_class_names(folder: Path, names: tuple[str, ...]) -> None:
+    (folder / CLASSES_FILE).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+
+
+def xml_root(path: Path) -> Element:
+    """The root element of an XML file, parsed safely (no entities, no external references).
+
+    Raises:
+        DataError: naming the file, and the line and column of malformed XML.
+    """
+    try:
+        root: Element = parse_xml(path).getroot()
+    except ParseError as exc:
+        line, col = exc.position
+        raise DataError(f"{path}: line {line} column {col}: malformed XML") from exc
+    except (DefusedXmlException, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: unsafe or unreadable XML ({exc})") from exc
+    return root
 
 
 def malformed(rel: str, what: str) -> Finding:

@@ -20,18 +20,19 @@ from novadet.core.dataset import DetectionDataset, ImageRecord, flat_names, norm
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats.files import (
     LinkMode,
+    head,
     image_size,
     is_image,
+    listed_class_names,
     malformed,
     place_image,
     relpath,
     unreadable,
+    write_class_names,
 )
 from novadet.errors import DataError
 
 NAME = "labelme"
-_CLASSES_FILE = "classes.txt"
-_SNIFF_BYTES = 1 << 16
 
 
 class _Shape(BaseModel):
@@ -65,12 +66,8 @@ def _files(root: Path, *, first_only: bool = False) -> list[Path]:
 
 
 def _sniff(file: Path) -> bool:
-    try:
-        with file.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    return b'"shapes"' in head and b'"imagePath"' in head
+    start = head(file)
+    return b'"shapes"' in start and b'"imagePath"' in start
 
 
 def read(path: Path) -> DetectionDataset:
@@ -100,13 +97,8 @@ def _parse(file: Path, root: Path, findings: list[Finding]) -> _File | None:
 
 
 def _class_names(root: Path, parsed: list[_File]) -> tuple[str, ...]:
-    listed = root / _CLASSES_FILE
-    if listed.is_file():
-        names = [ln.strip() for ln in listed.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if not names or len(set(names)) != len(names):
-            raise DataError(f"{listed}: must list each class name once, one per line")
-        return tuple(names)
-    return tuple(sorted({s.label for p in parsed for s in p.shapes if _box(s) is not None}))
+    return listed_class_names(root) or tuple(sorted({s.label for p in parsed for s in p.shapes
+                                                     if _box(s) is not None}))
 
 
 def _box(shape: _Shape) -> list[float] | None:
@@ -164,7 +156,7 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
         place_image(dataset.image_path(rec), image, link)
         image.with_suffix(".json").write_text(json.dumps(to_labelme(rec, image.name, dataset.class_names)),
                                               encoding="utf-8")
-    (stage / _CLASSES_FILE).write_text("".join(f"{n}\n" for n in dataset.class_names), encoding="utf-8")
+    write_class_names(stage, dataset.class_names)
 
 
 def to_labelme(record: ImageRecord, image_name: str, class_names: tuple[str, ...]) -> dict[str, Any]:

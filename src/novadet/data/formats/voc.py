@@ -15,31 +15,31 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import numpy as np
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import parse as parse_xml
 
 from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, ImageRecord, flat_names, normalize_split
 from novadet.core.findings import Finding, Severity
 from novadet.data.formats.files import (
     LinkMode,
     fmt_number,
+    head,
     image_size,
     list_images,
+    listed_class_names,
     malformed,
     place_image,
     relpath,
     unreadable,
+    write_class_names,
+    xml_root,
 )
 from novadet.errors import DataError
 
 NAME = "voc"
-_CLASSES_FILE = "classes.txt"
 _COORDS = ("xmin", "ymin", "xmax", "ymax")
 _ROOT_TAG = re.compile(rb"<annotation[\s>/]")
-_SNIFF_BYTES = 4096
 
 
 def detect(path: Path) -> bool:
@@ -66,11 +66,7 @@ def annotation_files(root: Path, *, first_only: bool = False) -> list[Path]:
 
 
 def _sniff(xml: Path) -> bool:
-    try:
-        with xml.open("rb") as fh:
-            return bool(_ROOT_TAG.search(fh.read(_SNIFF_BYTES)))
-    except OSError:
-        return False
+    return bool(_ROOT_TAG.search(head(xml)))
 
 
 def read(path: Path) -> DetectionDataset:
@@ -164,13 +160,7 @@ def _parse_or_report(xml: Path, root: Path, findings: list[Finding]) -> _Annotat
 
 
 def _parse(xml_file: Path) -> _Annotation:
-    try:
-        root = parse_xml(xml_file).getroot()
-    except ParseError as exc:
-        line, col = exc.position
-        raise DataError(f"{xml_file}: line {line} column {col}: malformed XML") from exc
-    except (DefusedXmlException, UnicodeDecodeError, ValueError) as exc:
-        raise DataError(f"{xml_file}: unsafe or unreadable XML ({exc})") from exc
+    root = xml_root(xml_file)
     if root.tag != "annotation":
         raise DataError(f"{xml_file}: root element is <{root.tag}>, expected <annotation>")
     width = _int(root, "size/width", xml_file, default=0)
@@ -211,13 +201,7 @@ def _float(node: Element, tag: str, where: str) -> float:
 
 
 def _class_names(path: Path, parsed: list[_Annotation]) -> tuple[str, ...]:
-    listed = path / _CLASSES_FILE
-    if listed.is_file():
-        names = [ln.strip() for ln in listed.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if not names or len(set(names)) != len(names):
-            raise DataError(f"{listed}: must list each class name once, one per line")
-        return tuple(names)
-    return tuple(sorted({n for ann in parsed for n in ann.names}))
+    return listed_class_names(path) or tuple(sorted({n for ann in parsed for n in ann.names}))
 
 
 def _split_lists(path: Path) -> tuple[dict[str, str], list[Finding]]:
@@ -284,7 +268,7 @@ def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
         target = stage / "ImageSets" / "Main" / f"{split}.txt"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("".join(f"{s}\n" for s in stems), encoding="utf-8")
-    (stage / _CLASSES_FILE).write_text("".join(f"{n}\n" for n in dataset.class_names), encoding="utf-8")
+    write_class_names(stage, dataset.class_names)
 
 
 def to_xml(record: ImageRecord, file_name: str, class_names: tuple[str, ...]) -> bytes:

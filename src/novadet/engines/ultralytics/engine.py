@@ -24,13 +24,13 @@ from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
 from novadet.data.formats import yolo
 from novadet.data.formats.files import LinkMode
-from novadet.engines.base import Forward
+from novadet.engines.base import Embed, Forward
 from novadet.engines.cpu import CpuPlan, plan_cpu, ram_cache_fits
 from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.display import EpochDisplay
 from novadet.engines.ultralytics.models import ModelSpec, mobilenetv2_yolo_cfg, model_spec
-from novadet.engines.weights import ResolvedWeights, resolve
-from novadet.errors import ConfigError
+from novadet.engines.weights import ResolvedWeights, given, resolve
+from novadet.errors import ConfigError, WeightsError
 
 environment.configure()  # before Ultralytics is first imported (lazily, below)
 
@@ -111,6 +111,32 @@ class UltralyticsEngine:
                 return [_numpy(model(torch.from_numpy(batch).to(device)))]
 
         return forward
+
+    def embed(self, checkpoint: Path, *, threads: int | None = None) -> Embed:
+        """Globally pooled features: the ImageNet backbone's last two stages for ``mobilenetv2-yolo`` (a view
+        that training does not move while it is frozen), else the three feature maps the Detect head reads."""
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        model = (loaded.get("ema") or loaded["model"]).float().eval()
+        backbone = type(model.model[0]).__name__ == "TorchVision"
+        captured: list[Any] = []
+        if backbone:
+            model.model[0].register_forward_hook(lambda module, args, out: captured.append(list(out)[-2:]))
+        else:
+            model.model[-1].register_forward_pre_hook(lambda module, args: captured.append(list(args[0])))
+
+        def embed(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+            captured.clear()
+            with torch.inference_mode():
+                model(torch.from_numpy(batch))
+            pooled = [t.float().mean(dim=(2, 3)) for t in captured[0]]
+            result: npt.NDArray[np.float32] = torch.cat(pooled, dim=1).numpy()
+            return result
+
+        return embed
 
     def export(self, run: RunDir, target: ExportTarget, *, calib_images: int = 0,
                out_dir: Path | None = None) -> Path:
@@ -283,14 +309,24 @@ def _model_plan(config: TrainConfig, run: RunDir, num_classes: int) -> _Plan:
             raise ConfigError(f"{config.model}: a .pt model carries trained weights; to start from random ones, "
                               "pass its .yaml with --weights none")
         return _Plan(config.model, frozen, None, None, str(weights) if weights else None)
-    resolved = None if config.weights == "none" else resolve(
-        spec.weights, None if config.weights == "auto" else config.weights, allow_download=config.allow_download)
+    resolved = None if config.weights == "none" else _pretrained(spec, config.weights)
     if spec.name == "mobilenetv2-yolo":
         model_yaml = run.engine_dir / _MODEL_YAML
         write_text(model_yaml, yaml.safe_dump(mobilenetv2_yolo_cfg(num_classes), sort_keys=False))
         return _Plan(str(model_yaml), frozen, resolved.path if resolved else None, resolved, None)
     model_arg = str(resolved.path) if resolved else f"{spec.name}.yaml"
     return _Plan(model_arg, frozen, None, resolved, None)
+
+
+def _pretrained(spec: ModelSpec, weights: str) -> ResolvedWeights:
+    """The model's pretrained weights: the catalogued, checked file, or the one the user gives."""
+    if spec.weights is not None:
+        return resolve(spec.weights, None if weights == "auto" else weights)
+    if weights == "auto":
+        raise WeightsError(f"{spec.name}: novadet holds no checked copy of its {spec.pretrained} weights and never "
+                           f"downloads; pass your file with --weights PATH (e.g. {spec.name}.pt; its sha256 goes into "
+                           "the run's provenance), or train from scratch with --weights none --freeze none")
+    return given(weights, f"{spec.name}_coco", spec.licence, f"{spec.pretrained}, {spec.name}")
 
 
 def _frozen_layers(config: TrainConfig, spec: ModelSpec | None) -> int:

@@ -14,22 +14,26 @@ class ModelSpec:
     """A catalogued model.
 
     Attributes:
-        weights: Catalog key in ``novadet.engines.weights`` of its pretrained weights.
+        weights: Catalog key in ``novadet.engines.weights`` of its pretrained weights, or None where novadet
+            holds no checked copy (the user gives the file).
         backbone_layers: Leading Ultralytics layers that form the backbone (frozen by ``--freeze backbone``).
         pretrained: What the weights were trained on.
+        licence: The pretrained weights' licence.
     """
 
     name: str
-    weights: str
+    weights: str | None
     backbone_layers: int
     pretrained: str
+    licence: str
 
 
 CATALOG = {s.name: s for s in (
-    ModelSpec("mobilenetv2-yolo", "mobilenet_v2_imagenet", 1, "ImageNet backbone (torchvision), new neck and head"),
-    ModelSpec("yolo11n", "yolo11n_coco", 11, "COCO detector (Ultralytics)"),
-    ModelSpec("yolo11s", "yolo11s_coco", 11, "COCO detector (Ultralytics)"),
-    ModelSpec("yolo26n", "yolo26n_coco", 11, "COCO detector (Ultralytics)"),
+    ModelSpec("mobilenetv2-yolo", "mobilenet_v2_imagenet", 1, "ImageNet backbone (torchvision), new neck and head",
+              "BSD-3-Clause"),
+    ModelSpec("yolo11n", None, 11, "COCO detector (Ultralytics)", "AGPL-3.0"),
+    ModelSpec("yolo11s", None, 11, "COCO detector (Ultralytics)", "AGPL-3.0"),
+    ModelSpec("yolo26n", None, 11, "COCO detector (Ultralytics)", "AGPL-3.0"),
 )}
 
 # MobileNetV2's features[0..17] (features[18], the 1x1 conv to 1280 channels, is dropped) as one

@@ -16,9 +16,11 @@ multi-GPU launcher does in each worker process: novadet's own options travel in 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,6 +172,10 @@ class NovadetTrainer(DetectionTrainer):
         return model
 
     def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None) -> Any:
+        with contextlib.redirect_stdout(sys.stderr):  # Ultralytics' image-caching bar: progress, not output
+            return self._dataset(img_path, mode, batch)
+
+    def _dataset(self, img_path: str, mode: str, batch: int | None) -> Any:
         if mode != "train":
             return super().build_dataset(img_path, mode, batch)
         stride = max(int(self.model.stride.max()), 32)

@@ -58,7 +58,7 @@ def defective_yolo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return root, add_defects(root)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bccd() -> Path:
     """The real BCCD dataset, read-only; the test is skipped where it is absent."""
     if not (BCCD / "BCCD" / "Annotations").is_dir():

@@ -1,7 +1,7 @@
 """`novadet run` on BCCD from one config, as the README's journey shows it: each stage's time, the test score per
 class, every export's gate verdict, the bench rows, and the time of an unchanged rerun.
 
-Usage: python bench/bccd_run.py [--data ../shared/data/bccd] [--epochs 12] [--out bench/out/bccd-run] [--keep]
+Usage: python bench/bccd_run.py [--data ../shared/data/bccd] [--epochs 12] [--out bench/out/bccd-run] [--train YAML]
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from novadet.pipeline.template import template
 
 from .conftest import kill_after_epochs
 
-STAGES = [name for name in ALL_STAGES if name != "drift"]  # drift runs only when production images are given
+STAGES = [name for name in ALL_STAGES if name not in {"drift", "sufficiency"}]  # optional: off by default
 TINY_TRAIN = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "freeze": "none"}
 
 
@@ -148,7 +148,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     config = parse_config(raw | {"data": tmp_path, "run_dir": tmp_path / "run"})
     assert config == RunConfig(data=tmp_path, run_dir=tmp_path / "run")
     assert set(raw) == set(RunConfig.model_fields)
-    for section in ("audit", "split", "eval", "export", "bench", "drift"):
+    for section in ("audit", "split", "eval", "export", "bench", "drift", "sufficiency"):
         assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
     assert set(raw["train"]) == set(TrainConfig().to_dict())
     assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
@@ -285,3 +285,20 @@ def test_the_drift_stage_runs_when_production_images_are_given(tiny_data: Path, 
     report = RunDir(tmp_path / "run").read_drift("production")
     assert report.production_images == 20 and any(s.name == "brightness" and s.shifted for s in report.aspects)
     assert _statuses(run(load_config(config_file)))["drift"] == "skipped"
+
+
+def test_the_sufficiency_stage_answers_in_the_summary_and_keeps_its_trainings(tiny_data: Path,
+                                                                             tmp_path: Path) -> None:
+    from novadet.report.summary import summarize
+
+    curves = {"enabled": True, "fractions": [0.25, 0.5, 1.0], "target_map": 0.5}
+    config_file = _write_config(tmp_path, tiny_data, sufficiency=curves)
+    assert _statuses(run(load_config(config_file)))["sufficiency"] == "ran"
+    report = RunDir(tmp_path / "run").read_sufficiency()
+    assert summarize(tmp_path / "run").data_needs == tuple(n.sentence for n in report.classes)
+    assert _statuses(run(load_config(config_file)))["sufficiency"] == "skipped"
+    trained = RunDir(tmp_path / "run").subset_run(0.25, 0).result_file.stat().st_mtime
+    again = run(load_config(_write_config(tmp_path, tiny_data, sufficiency=curves | {"target_map": 0.4})))
+    assert _statuses(again)["sufficiency"] == "ran"  # a new target: new answers from the same trainings
+    assert RunDir(tmp_path / "run").subset_run(0.25, 0).result_file.stat().st_mtime == trained
+    assert RunDir(tmp_path / "run").read_sufficiency().overall.target == 0.4

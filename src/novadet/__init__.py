@@ -22,6 +22,7 @@ from novadet.deploy.export import export
 from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
 from novadet.evaluate.evaluator import evaluate
+from novadet.evaluate.sufficiency import sufficiency
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig, load_config
 from novadet.pipeline.runner import run
@@ -55,6 +56,7 @@ __all__ = [
     "resume",
     "run",
     "split",
+    "sufficiency",
     "summarize",
     "train",
     "write_dataset",

@@ -301,6 +301,52 @@ def drift(
 
 @app.command()
 @_errors_to_exit
+def sufficiency(
+    run_dir: RunArg,
+    fractions: Annotated[list[float] | None, typer.Option(help="Shares of the train split to train on, nested "
+                                                          "(repeat the flag); default 0.125 0.25 0.5 0.75 1.")] = None,
+    seeds: Annotated[int, typer.Option(help="Training seeds per subset.")] = 1,
+    target_map: Annotated[float, typer.Option(help="mAP50-95 wanted overall, and AP wanted of each class not "
+                                              "given by --target-ap.")] = 0.6,
+    target_ap: Annotated[list[str] | None, typer.Option(help="AP wanted of one class, CLASS=AP (repeat the "
+                                                        "flag).")] = None,
+    budget_minutes: Annotated[float, typer.Option(help="Training time allowed; seeds then epochs are cut to "
+                                                  "fit, and the report says what.")] = 30.0,
+    json_file: JsonFile = None,
+) -> None:
+    """How much more data does each class need? Learning curves of the run's recipe on nested subsets.
+
+    Writes RUN/sufficiency/ (sufficiency.json, sufficiency.png, a run per subset).
+    Example: novadet sufficiency runs/bccd --target-ap Platelets=0.5
+    """
+    from novadet.data.subsets import DEFAULT_FRACTIONS
+    from novadet.evaluate.sufficiency import sufficiency as learning_curves
+    from novadet.report.console import sufficiency_view
+
+    report = learning_curves(run_dir, fractions=fractions or DEFAULT_FRACTIONS, seeds=seeds, target_map=target_map,
+                             target_ap=_class_targets(target_ap or []), budget_minutes=budget_minutes,
+                             progress=True)
+    for part in sufficiency_view(report):
+        out.print(part)
+    _write_json(json_file, report.to_dict())
+
+
+def _class_targets(items: list[str]) -> dict[str, float]:
+    """``CLASS=AP`` flags as a mapping; a malformed one is a one-line usage error."""
+    targets = {}
+    for item in items:
+        name, _, value = item.rpartition("=")
+        try:
+            targets[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--target-ap: expected CLASS=AP such as Platelets=0.5, got {item!r}") from None
+        if not name:
+            raise ConfigError(f"--target-ap: expected CLASS=AP such as Platelets=0.5, got {item!r}")
+    return targets
+
+
+@app.command()
+@_errors_to_exit
 def run(
     config_file: Annotated[Path, typer.Argument(help="A novadet.yaml (`novadet init` writes one).")],
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Override the config's run_dir.")] = None,

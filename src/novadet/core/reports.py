@@ -258,3 +258,72 @@ class DriftReport(Record):
     map50_95_estimate: float | None
     estimate_method: str
     advice: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Estimate(Record):
+    """P10, P50 and P90 of an estimated quantity; None where the curve cannot say (past its range, or never)."""
+
+    p10: float | None
+    p50: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class CurvePoint(Record):
+    """One training on a subset: its size and its test scores."""
+
+    fraction: float
+    seed: int
+    images: int
+    instances: dict[str, int]
+    map50_95: float
+    map50: float
+    ap_per_class: dict[str, float | None]
+    train_s: float
+
+
+@dataclass(frozen=True)
+class DataNeed(Record):
+    """How much more data one class (or the whole model, ``name`` "all") needs for its target.
+
+    ``verdict``: ``reached``, ``reachable``, ``unreachable`` (the target is above the curve's ceiling) or
+    ``beyond`` (it needs more than 4x the largest subset, further than the curve can say).
+    """
+
+    name: str
+    unit: str  # "images" or "<class> instances"
+    now: int
+    score_now: float
+    target: float
+    form: str
+    ceiling: float
+    needed: Estimate
+    verdict: str
+    gain_per_100: float  # score gained, by the fit, with 100 more units
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Backtest(Record):
+    """Curves fitted on the subsets up to ``fit_up_to`` predicting the score of the whole train split."""
+
+    fit_up_to: float
+    predicted: dict[str, Estimate]
+    measured: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SufficiencyReport(Record):
+    """Learning curves of a run's recipe on nested subsets of its train split, and what more data would buy."""
+
+    fractions: tuple[float, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    cut: tuple[str, ...]  # what the time budget cut, in words
+    points: tuple[CurvePoint, ...]
+    overall: DataNeed
+    classes: tuple[DataNeed, ...]
+    best_class: str | None  # the class whose next labelled boxes buy the most AP each
+    backtest: Backtest | None
+    seconds: float

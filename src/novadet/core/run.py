@@ -11,6 +11,7 @@ No other module spells a path inside a run folder (a test checks). The layout::
     export/           artifacts with <artifact>.gate.json (GateResult) beside each; refused/ likewise
     bench.json        BenchReport
     drift/<folder>/   drift.json (DriftReport), atypical.png
+    sufficiency/      sufficiency.json (SufficiencyReport), sufficiency.png, <fraction>-s<seed>/ (a run per subset)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 
 from novadet.core.atomic import write_json, write_text
 from novadet.core.record import Record
-from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.training import History, Provenance, TrainRecord, TrainResult
 from novadet.errors import ConfigError, DataError
 
@@ -186,6 +187,22 @@ class RunDir:
         """The drift check of the production folder called ``name``."""
         return DriftFiles(self.drift_root / name)
 
+    @property
+    def sufficiency_dir(self) -> Path:
+        return self.root / "sufficiency"
+
+    @property
+    def sufficiency_file(self) -> Path:
+        return self.sufficiency_dir / "sufficiency.json"
+
+    @property
+    def sufficiency_plot(self) -> Path:
+        return self.sufficiency_dir / "sufficiency.png"
+
+    def subset_run(self, fraction: float, seed: int) -> RunDir:
+        """The run that trains the run's recipe on ``fraction`` of its train split with ``seed``."""
+        return RunDir(self.sufficiency_dir / f"{fraction:g}-s{seed}")
+
     def training_outputs(self) -> list[Path]:
         """Everything a training writes, removed before training again."""
         return [self.train_dir, self.engine_dir, self.config_file, self.provenance_file]
@@ -280,6 +297,12 @@ class RunDir:
     def drifts(self) -> list[str]:
         """The production folders checked for drift, by name."""
         return sorted(p.name for p in self.drift_root.iterdir() if p.is_dir()) if self.drift_root.is_dir() else []
+
+    def write_sufficiency(self, report: SufficiencyReport) -> None:
+        write_json(self.sufficiency_file, report.to_dict())
+
+    def read_sufficiency(self) -> SufficiencyReport:
+        return self._read(self.sufficiency_file, SufficiencyReport)
 
     def write_stages(self, stages: dict[str, StageRecord]) -> None:
         write_json(self.stages_file, {name: record.to_dict() for name, record in stages.items()})

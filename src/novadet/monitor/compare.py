@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from novadet.monitor.stats import STATISTICS
 from novadet.monitor.twosample import fdr_adjust, mmd_test
@@ -45,6 +44,8 @@ def compare(ref: Views, prod: Views, class_names: Sequence[str], *, seed: int = 
 
 def _ks(view: str, name: str, description: str, a: npt.NDArray[np.float64],
         b: npt.NDArray[np.float64]) -> Aspect | None:
+    from scipy import stats
+
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if len(a) < 3 or len(b) < 3:
         return None
@@ -74,6 +75,8 @@ def _features(ref: npt.NDArray[np.float64], prod: npt.NDArray[np.float64], seed:
 
 def _class_mix(ref: npt.NDArray[np.float64], prod: npt.NDArray[np.float64],
                class_names: Sequence[str]) -> list[Aspect]:
+    from scipy import stats
+
     out = []
     totals = np.array([ref.sum(axis=0), prod.sum(axis=0)])
     kept = totals.sum(axis=0) > 0

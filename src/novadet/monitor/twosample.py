@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 Matrix = npt.NDArray[np.float64]
 
@@ -39,6 +38,8 @@ def _mmd2(kernel: Matrix, first: npt.NDArray[np.bool_]) -> float:
 
 def ks_tests(a: Matrix, b: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """KS statistic and p-value of each column; a column constant in both samples has p = 1."""
+    from scipy import stats
+
     result = [stats.ks_2samp(a[:, j], b[:, j]) if np.ptp(np.concatenate([a[:, j], b[:, j]])) > 0 else (0.0, 1.0)
               for j in range(a.shape[1])]
     return np.array([r[0] for r in result]), np.array([r[1] for r in result])

@@ -19,9 +19,11 @@ from novadet.core.training import TrainConfig
 from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
 from novadet.data.split import DEFAULT_RATIOS, check_ratios
+from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
+from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_TARGET_MAP
 
 
 class Section(BaseModel):
@@ -98,6 +100,27 @@ class DriftOptions(Section):
     reference: str = Field("train", description="What production is compared with: train, val, test or a folder.")
 
 
+class SufficiencyOptions(Section):
+    """``sufficiency:`` learning curves on subsets of the train split: how much more data each class needs."""
+
+    enabled: bool = Field(False, description="Run it (it trains the recipe again on each subset).")
+    fractions: tuple[float, ...] = Field(DEFAULT_FRACTIONS, description="Shares of the train split, nested.")
+    seeds: int = Field(1, ge=1, description="Training seeds per subset.")
+    target_map: float = Field(DEFAULT_TARGET_MAP, gt=0, le=1, description="mAP50-95 wanted overall, and AP "
+                              "wanted of each class not in target_ap.")
+    target_ap: dict[str, float] = Field({}, description="AP wanted per class, e.g. {Platelets: 0.5}.")
+    budget_minutes: float | None = Field(DEFAULT_BUDGET_MINUTES, gt=0, description="Training time allowed; "
+                                         "seeds then epochs are cut to fit. null: no limit.")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        try:
+            return check_fractions(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class RunConfig(Section):
     """Everything ``novadet run`` needs. ``train`` takes the options of ``novadet train``."""
 
@@ -112,6 +135,7 @@ class RunConfig(Section):
     export: ExportOptions = ExportOptions()
     bench: BenchOptions = BenchOptions()
     drift: DriftOptions = DriftOptions()
+    sufficiency: SufficiencyOptions = SufficiencyOptions()
 
     @field_validator("train", mode="before")
     @classmethod
@@ -134,7 +158,8 @@ class RunConfig(Section):
 
 
 SECTIONS: dict[str, type[BaseModel]] = {"audit": AuditOptions, "split": SplitOptions, "eval": EvalOptions,
-                                        "export": ExportOptions, "bench": BenchOptions, "drift": DriftOptions}
+                                        "export": ExportOptions, "bench": BenchOptions, "drift": DriftOptions,
+                                        "sufficiency": SufficiencyOptions}
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:

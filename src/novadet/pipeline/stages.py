@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from novadet.core.dataset import SplitDataset
-from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.run import RunDir
 from novadet.core.training import TrainResult
 from novadet.data.audit import audit
@@ -26,6 +26,7 @@ from novadet.deploy.export import export
 from novadet.engines.train import resume, train
 from novadet.errors import DataError
 from novadet.evaluate.evaluator import evaluate
+from novadet.evaluate.sufficiency import sufficiency
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig
 
@@ -150,6 +151,13 @@ def _drift_name(ctx: Context) -> str:
     return Path(str(ctx.config.drift.images)).name
 
 
+def _sufficiency(ctx: Context) -> SufficiencyReport:
+    o = ctx.config.sufficiency
+    return sufficiency(ctx.run.root, ctx.value("split", SplitDataset), fractions=o.fractions, seeds=o.seeds,
+                       target_map=o.target_map, target_ap=o.target_ap, budget_minutes=o.budget_minutes,
+                       progress=ctx.progress)
+
+
 def _export_outputs(run: RunDir) -> list[Path]:
     """The export folder, and every evaluation but the source checkpoint's."""
     evals = [p for p in run.eval_root.iterdir() if p != run.eval_files(run.best).folder] \
@@ -181,6 +189,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("drift", lambda ctx: (ctx.config.drift, _images_hash(ctx)), ("train", "eval"), _drift,
           lambda ctx: ctx.run.read_drift(_drift_name(ctx)), lambda run: [run.drift_root],
           enabled=lambda config: config.drift.images is not None),
+    Stage("sufficiency", lambda ctx: ctx.config.sufficiency, ("train",), _sufficiency,
+          lambda ctx: ctx.run.read_sufficiency(), lambda run: [run.sufficiency_file, run.sufficiency_plot],
+          done=lambda run: run.sufficiency_file.is_file(), enabled=lambda config: config.sufficiency.enabled),
 )}
 
 

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Finding, Severity
-from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport
+from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, SufficiencyReport
 from novadet.core.run import RunDir, StageOutcome
 from novadet.core.training import TrainConfig
 from novadet.data.split_folder import class_shares
@@ -171,6 +171,32 @@ def drift_view(report: DriftReport) -> Iterator[RenderableType]:
                    "contact sheet in the run's drift folder)")
 
 
+def sufficiency_view(report: SufficiencyReport) -> Iterator[RenderableType]:
+    """The answer per class in words, which class to label first, the backtest and what the budget cut."""
+    trainings = len(report.points)
+    yield Text.assemble(("Learning curves ", "bold"), f"{trainings} trainings on {len(report.fractions)} nested "
+                        f"subsets x {len(report.seeds)} seed(s), {report.epochs} epochs each, "
+                        f"{report.seconds / 60:.1f} min")
+    if report.cut:
+        yield Text(f"  to fit the time budget: {'; '.join(report.cut)}", style="yellow")
+    for need in (report.overall, *report.classes):
+        style = {"reached": "green", "reachable": "", "unreachable": "red", "beyond": "yellow"}[need.verdict]
+        yield Text(f"  {need.sentence}", style=style, overflow="fold")
+    if report.best_class:
+        yield Text.assemble(("advice ", "bold"), f"label {report.best_class} first: by the curves its next boxes "
+                            "buy the most AP each")
+    if report.backtest:
+        held = [name for name, est in report.backtest.predicted.items()
+                if est.p10 is not None and est.p90 is not None
+                and est.p10 <= report.backtest.measured[name] <= est.p90]
+        overall = report.backtest.predicted.get("all")
+        if overall is not None and overall.p50 is not None:
+            yield Text(f"  backtest: fitted on up to {report.backtest.fit_up_to:.0%} of the images, it predicted "
+                       f"mAP50-95 {overall.p50:.3f} for all of them, measured {report.backtest.measured['all']:.3f};"
+                       f" the P10-P90 band held the truth for {len(held)} of {len(report.backtest.predicted)} "
+                       "curves", style="dim")
+
+
 def stage_line(outcome: StageOutcome) -> Text:
     """One line per pipeline stage as it finishes."""
     if outcome.status == "skipped":
@@ -194,6 +220,8 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
     yield table
     for code, message in summary.advice:
         yield Text.assemble(("advice ", "bold"), (f"{code}: ", "cyan"), in_config_terms(message))
+    for sentence in summary.data_needs:
+        yield Text.assemble(("data ", "bold"), ("learning curve: ", "cyan"), sentence)
     for artifact, passed, score in summary.exports:
         verdict = ("accepted", "green") if passed else ("refused", "red")
         yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}")

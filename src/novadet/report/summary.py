@@ -28,6 +28,7 @@ class RunSummary:
     pick_ms: float | None
     pick_map50_95: float | None
     bench_advice: str
+    data_needs: tuple[str, ...] = ()  # the learning curves' answer per class, where sufficiency has run
 
 
 def summarize(run_dir: str | Path) -> RunSummary:
@@ -41,9 +42,11 @@ def summarize(run_dir: str | Path) -> RunSummary:
             exports.append((run.relative(artifact), gate.passed, gate.artifact_map50_95))
     picked = bench.picked()
     codes = Counter(f.code for f in audit.findings)
+    needs = run.read_sufficiency() if run.sufficiency_file.is_file() else None
     return RunSummary(run_dir=run.root, dataset_images=audit.num_images, usable_images=audit.usable_images,
                       findings=dict(sorted(codes.items())), split=metrics.split, images=metrics.images,
                       map50_95=metrics.coco.map50_95, map50=metrics.coco.map50, ap_per_class=metrics.coco.ap_per_class,
                       advice=tuple((a.code, a.message) for a in metrics.advice), exports=tuple(exports),
                       pick=bench.pick, pick_ms=picked.p50_ms if picked else None,
-                      pick_map50_95=picked.map50_95 if picked else None, bench_advice=bench.advice)
+                      pick_map50_95=picked.map50_95 if picked else None, bench_advice=bench.advice,
+                      data_needs=tuple(n.sentence for n in needs.classes) if needs else ())

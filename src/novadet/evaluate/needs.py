@@ -1,0 +1,122 @@
+"""From learning-curve points to answers: how much more data each class needs, in numbers and in words.
+
+Overall mAP50-95 is fitted against training images, each class's AP against that class's training instances
+(the classes share one rate). A point's standard error combines its spread over resampled test images and over
+seeds; the curves module turns fits into P10/P50/P90 bands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from novadet.core.reports import Backtest, CurvePoint, DataNeed, Estimate
+from novadet.evaluate.curves import Fit, fit_classes, fit_curve, mean_and_error
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve's points: size ``n``, mean score ``y`` and its standard error ``se``, per fraction."""
+
+    n: np.ndarray
+    y: np.ndarray
+    se: np.ndarray
+
+
+def series(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]], name: str,
+           fractions: Sequence[float]) -> Series | None:
+    """The points of ``name`` (ALL or a class) over ``fractions``; None if the class has no test boxes."""
+    n, y, var, seed_scores = [], [], [], []
+    for f in fractions:
+        mine = [p for p in points if p.fraction == f]
+        scores = [p.map50_95 if name == ALL else p.ap_per_class.get(name) for p in mine]
+        if any(s is None for s in scores):
+            return None
+        values = [float(s) for s in scores if s is not None]
+        draws = [boot[(f, p.seed)][name] for p in mine]
+        spread = [float(np.var(d, ddof=1)) if len(d) > 1 else 0.0 for d in draws]
+        n.append(mine[0].images if name == ALL else mine[0].instances[name])
+        y.append(float(np.mean(values)))
+        var.append(float(np.mean(spread)) / len(mine))
+        seed_scores.append(values)
+    if min(len(s) for s in seed_scores) > 1:  # seed-to-seed spread, pooled over the fractions
+        _, seed_se = mean_and_error(seed_scores)
+        var = [a + b * b for a, b in zip(var, seed_se, strict=True)]
+    return Series(np.asarray(n, dtype=np.float64), np.asarray(y), np.sqrt(np.asarray(var)))
+
+
+def need(name: str, unit: str, data: Series, fit: Fit, target: float) -> DataNeed:
+    """The answer for one curve: the data ``target`` needs, with its band and verdict, in words."""
+    now, score = int(data.n[-1]), float(data.y[-1])
+    band = fit.needed(target)
+    verdict = "reached" if score >= target else fit.curve.verdict(target)
+    gain = float(fit.curve(now + 100) - fit.curve(now))
+    estimate = Estimate(*(None if math.isinf(v) else round(v) for v in (band.p10, band.p50, band.p90)))
+    return DataNeed(name=name, unit=unit, now=now, score_now=score, target=target, form=fit.curve.form,
+                    ceiling=fit.curve.ceiling, needed=estimate, verdict=verdict, gain_per_100=gain,
+                    sentence=_sentence(name, unit, now, score, target, fit.curve.ceiling, estimate, verdict))
+
+
+def _sentence(name: str, unit: str, now: int, score: float, target: float, ceiling: float, needed: Estimate,
+              verdict: str) -> str:
+    metric = "mAP50-95" if name == ALL else "AP"
+    head = f"{'Overall' if name == ALL else name}: {metric} {score:.2f} now with {now:,} {unit}"
+    if verdict == "reached":
+        return f"{head}; the target {target:.2f} is reached."
+    if verdict == "unreachable":
+        return (f"{head}; {metric} {target:.2f} is unreachable with this recipe (the curve levels off at "
+                f"{ceiling:.2f}): change the recipe (image size, epochs, unfreezing) rather than only adding data.")
+    if verdict == "beyond" or needed.p50 is None:
+        return (f"{head}; {metric} {target:.2f} needs more than 4x as many, beyond what the curve can say: "
+                "collect in rounds and measure again.")
+    spread = f"P10-P90: {needed.p10:,.0f}-{needed.p90:,.0f}" if needed.p90 is not None else \
+        f"P10: {needed.p10:,.0f}, P90 past 4x"
+    return f"{head}; about {needed.p50:,.0f} ({spread}) for {metric} {target:.2f}."
+
+
+def fit_all(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],
+            fractions: Sequence[float], class_names: Sequence[str]) -> dict[str, tuple[Series, Fit]]:
+    """The overall curve and one per class with test boxes (sharing the overall's form and one rate), by name."""
+    overall = series(points, boot, ALL, fractions)
+    assert overall is not None
+    out = {ALL: (overall, fit_curve(overall.n, overall.y, overall.se))}
+    kept = [(c, s) for c in class_names if (s := series(points, boot, c, fractions)) is not None]
+    if kept:
+        stack = [np.stack([getattr(s, k) for _, s in kept]) for k in ("n", "y", "se")]
+        fits = fit_classes(stack[0], stack[1], stack[2], form=out[ALL][1].curve.form)
+        out |= {c: (s, f) for (c, s), f in zip(kept, fits, strict=True)}
+    return out
+
+
+def answer(fits: dict[str, tuple[Series, Fit]], target_map: float,
+           target_ap: dict[str, float]) -> tuple[DataNeed, tuple[DataNeed, ...]]:
+    """The overall answer and one per class."""
+    needs = tuple(need(c, f"{c} instances", s, f, target_ap.get(c, target_map)) for c, (s, f) in fits.items()
+                  if c != ALL)
+    return need(ALL, "images", *fits[ALL], target_map), needs
+
+
+def best_class(needs: Sequence[DataNeed]) -> str | None:
+    """The class below its target whose next labelled boxes buy the most AP each."""
+    short = [n for n in needs if n.verdict != "reached" and n.gain_per_100 > 0]
+    return max(short, key=lambda n: n.gain_per_100).name if short else None
+
+
+def backtest(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],
+             fractions: Sequence[float], class_names: Sequence[str], up_to: float = 0.5) -> Backtest | None:
+    """Curves fitted on the subsets up to ``up_to`` of the data predict the largest; None with under 3 to fit."""
+    small = [f for f in fractions if f <= up_to]
+    if len(small) < 3:
+        return None
+    whole = fit_all(points, boot, fractions, class_names)
+    predicted, measured = {}, {}
+    for name, (_, fit) in fit_all(points, boot, small, class_names).items():
+        band = fit.band(float(whole[name][0].n[-1]))
+        predicted[name] = Estimate(band.p10, band.p50, band.p90)
+        measured[name] = float(whole[name][0].y[-1])
+    return Backtest(fit_up_to=up_to, predicted=predicted, measured=measured)

@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from novadet.errors import DataError
+
 FloatArray = npt.NDArray[np.float64]
 Numbers = Sequence[float] | npt.NDArray[np.float64]
 FORMS: dict[str, Callable[..., FloatArray]] = {
@@ -156,10 +158,15 @@ def fit_curve(n: Numbers, y: Numbers, se: Numbers | None = None,
     """The form with the smallest leave-one-out error (the power law where there are under 4 points)."""
     if len(n) < 3:
         raise ValueError(f"a learning curve needs at least 3 points, got {len(n)}")
-    if len(n) < 4:
-        return fit_form(n, y, "power", se)
-    error, best = min((loo_error(n, y, form), form) for form in forms)
-    fit = fit_form(n, y, best, se)
+    try:
+        if len(n) < 4:
+            return fit_form(n, y, "power", se)
+        error, best = min((loo_error(n, y, form), form) for form in forms)
+        fit = fit_form(n, y, best, se)
+    except RuntimeError:  # curve_fit gave up: say so in terms of the data
+        scores = ", ".join(f"{v:.3f}" for v in y)
+        raise DataError(f"no learning curve fits the scores {scores} at sizes {', '.join(f'{v:g}' for v in n)}; "
+                        "with scores this flat or noisy, train longer or add seeds") from None
     return Fit(replace(fit.curve, loo_error=error), fit.covariance)
 
 
@@ -168,7 +175,10 @@ def loo_error(n: Numbers, y: Numbers, form: str) -> float:
     errors = []
     for i in range(len(n)):
         keep = [j for j in range(len(n)) if j != i]
-        curve = fit_form([n[j] for j in keep], [y[j] for j in keep], form).curve
+        try:
+            curve = fit_form([n[j] for j in keep], [y[j] for j in keep], form).curve
+        except RuntimeError:  # this form cannot follow these points
+            return math.inf
         errors.append(abs(float(curve(n[i])) - y[i]))
     return float(np.mean(errors))
 

@@ -100,6 +100,20 @@ def stratified_assign(counts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64
     return out
 
 
+def unit_counts(dataset: DetectionDataset, groups: Sequence[Sequence[int]], *,
+                objects_only: bool = False) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The unit of each record (the records of a duplicate group share one) and each unit's boxes per class
+    (``objects_only``: leave ignore regions out)."""
+    unit_of = np.arange(len(dataset))
+    for g in groups:
+        unit_of[list(g)] = min(g)
+    units, unit_of = np.unique(unit_of, return_inverse=True)
+    counts = np.zeros((len(units), dataset.num_classes), dtype=np.int64)
+    for rec, u in zip(dataset.records, unit_of, strict=True):
+        np.add.at(counts[u], rec.classes[rec.objects] if objects_only else rec.classes, 1)
+    return unit_of, counts
+
+
 def _pick(primary: npt.NDArray[np.float64], secondary: npt.NDArray[np.float64],
           rng: np.random.Generator) -> int:
     """The split with the largest remaining demand, then the most images still wanted, then random."""
@@ -122,13 +136,7 @@ def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAUL
         boxes_left_out: Boxes dropped before splitting, recorded in the manifest.
     """
     ratios = check_ratios(ratios)
-    unit_of = np.arange(len(dataset))
-    for g in groups:
-        unit_of[list(g)] = min(g)
-    units, unit_of = np.unique(unit_of, return_inverse=True)
-    counts = np.zeros((len(units), dataset.num_classes), dtype=np.int64)
-    for rec, u in zip(dataset.records, unit_of, strict=True):
-        np.add.at(counts[u], rec.classes, 1)
+    unit_of, counts = unit_counts(dataset, groups)
     split_idx = stratified_assign(counts, np.bincount(unit_of), ratios, seed)[unit_of]
     names = SPLIT_NAMES[:len(ratios)]
     assignment = {rec.path: names[s] for rec, s in sorted(zip(dataset.records, split_idx, strict=True),

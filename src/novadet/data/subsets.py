@@ -15,7 +15,7 @@ import numpy as np
 
 from novadet.core.dataset import DetectionDataset
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD, duplicate_groups, scan_images
-from novadet.data.split import stratified_assign
+from novadet.data.split import stratified_assign, unit_counts
 from novadet.errors import ConfigError
 
 DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 0.75, 1.0)
@@ -43,13 +43,7 @@ def nested_subsets(train: DetectionDataset, fractions: Sequence[float] = DEFAULT
     if groups is None:
         scans = scan_images([train.image_path(r) for r in train.records])
         groups = [g.members for g in duplicate_groups(scans, near_threshold)]
-    unit_of = np.arange(len(train))
-    for g in groups:
-        unit_of[list(g)] = min(g)
-    units, unit_of = np.unique(unit_of, return_inverse=True)
-    counts = np.zeros((len(units), train.num_classes), dtype=np.int64)
-    for rec, u in zip(train.records, unit_of, strict=True):
-        np.add.at(counts[u], rec.classes[rec.objects], 1)
+    unit_of, counts = unit_counts(train, groups, objects_only=True)
     bounds = fractions if fractions[-1] == 1.0 else (*fractions, 1.0)  # the rest, when no fraction takes it all
     shares = np.diff((0.0, *bounds))
     chunk = stratified_assign(counts, np.bincount(unit_of), shares.tolist(), seed)[unit_of]

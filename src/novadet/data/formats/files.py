@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from xml.etree.ElementTree import Element, ParseError
@@ -139,3 +140,14 @@ def check_writable(dataset: DetectionDataset, out: Path) -> None:
     if bad:
         raise DataError(f"{dataset.root / bad[0]}: has boxes of unknown class (and {len(bad) - 1} more "
                         "images); drop them first, e.g. with novadet.data.clean.clean()")
+
+
+def sniffed(paths: Iterable[Path], sniff: Callable[[Path], bool], *, first_only: bool = False) -> list[Path]:
+    """The files among ``paths`` (hidden ones skipped) that ``sniff`` recognises; at most one with ``first_only``."""
+    found = []
+    for file in paths:
+        if not file.name.startswith(".") and sniff(file):
+            found.append(file)
+            if first_only:
+                break
+    return found

@@ -27,6 +27,7 @@ from novadet.data.formats.files import (
     malformed,
     place_image,
     relpath,
+    sniffed,
     unreadable,
     write_class_names,
 )
@@ -56,13 +57,7 @@ def detect(path: Path) -> bool:
 
 
 def _files(root: Path, *, first_only: bool = False) -> list[Path]:
-    found = []
-    for file in sorted(root.rglob("*.json")):
-        if not file.name.startswith(".") and _sniff(file):
-            found.append(file)
-            if first_only:
-                break
-    return found
+    return sniffed(sorted(root.rglob("*.json")), _sniff, first_only=first_only)
 
 
 def _sniff(file: Path) -> bool:

@@ -31,6 +31,7 @@ from novadet.data.formats.files import (
     malformed,
     place_image,
     relpath,
+    sniffed,
     unreadable,
     write_class_names,
     xml_root,
@@ -56,13 +57,8 @@ def annotation_files(root: Path, *, first_only: bool = False) -> list[Path]:
         return sorted(folder.glob("*.xml"))
     if not root.is_dir() or any((child / "Annotations").is_dir() for child in root.iterdir() if child.is_dir()):
         return []
-    found = []
-    for xml in sorted(p for pattern in ("*.xml", "*/*.xml", "*/*/*.xml") for p in root.glob(pattern)):
-        if not xml.name.startswith(".") and _sniff(xml):
-            found.append(xml)
-            if first_only:
-                break
-    return found
+    candidates = sorted(p for pattern in ("*.xml", "*/*.xml", "*/*/*.xml") for p in root.glob(pattern))
+    return sniffed(candidates, _sniff, first_only=first_only)
 
 
 def _sniff(xml: Path) -> bool:

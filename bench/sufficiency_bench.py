@@ -36,7 +36,8 @@ def main() -> None:
         print(f"| {p.fraction:g} | {p.seed} | {p.images} | {p.map50_95:.3f} | {cells} | {p.train_s:.0f} |")
     print("\n| curve | form | ceiling | answer |\n|---|---|---|---|")
     for need in (report.overall, *report.classes):
-        print(f"| {need.name} | {need.form} | {need.ceiling:.3f} | {need.sentence} |")
+        ceiling = "-" if need.ceiling is None else f"{need.ceiling:.3f}"
+        print(f"| {need.name} | {need.form} | {ceiling} | {need.sentence} |")
     if report.best_class:
         print(f"\nLabel first: {report.best_class}.")
     if report.backtest:

@@ -7,17 +7,19 @@ import re
 import numpy as np
 import pytest
 
+from novadet.core.reports import CurvePoint
 from novadet.evaluate.curves import Curve, fit_form
-from novadet.evaluate.needs import Series, best_class, need
+from novadet.evaluate.needs import ALL, FLOOR, Fitted, Series, best_class, fit_all, need
 
 N = np.array([36.0, 72.0, 145.0, 217.0, 289.0])
 TRUTH = Curve("power", 0.62, 2.5, 0.6, n_max=289)
+FRACTIONS = (0.125, 0.25, 0.5, 0.75, 1.0)
 
 
 def _answer(target: float, noise: float = 0.0) -> tuple[str, str]:
     y = TRUTH(N) + noise
     data = Series(N, y, np.full_like(y, 0.005))
-    answer = need("Platelets", "Platelets instances", data, fit_form(N, y, "power", data.se), target)
+    answer = need("Platelets", "Platelets instances", Fitted(data, fit_form(N, y, "power", data.se)), target)
     return answer.verdict, answer.sentence
 
 
@@ -40,10 +42,45 @@ def test_other_targets_say_why(target: float, verdict: str, words: str) -> None:
 
 
 def test_the_class_to_label_first_is_the_one_whose_boxes_buy_most() -> None:
-    steep = need("a", "a instances", Series(N, TRUTH(N), np.full(5, 0.005)),
-                 fit_form(N, TRUTH(N), "power"), 0.6)
+    steep = need("a", "a instances", Fitted(Series(N, TRUTH(N), np.full(5, 0.005)), fit_form(N, TRUTH(N), "power")),
+                 0.6)
     flat_curve = Curve("power", 0.62, 0.5, 0.6, n_max=289)
-    flat = need("b", "b instances", Series(N, flat_curve(N), np.full(5, 0.005)),
-                fit_form(N, flat_curve(N), "power"), 0.6)
+    flat = need("b", "b instances", Fitted(Series(N, flat_curve(N), np.full(5, 0.005)),
+                                            fit_form(N, flat_curve(N), "power")), 0.6)
     assert best_class([flat, steep]) == "a"
     assert best_class([]) is None
+
+
+def _points(scores: list[float]) -> tuple[list[CurvePoint], dict[tuple[float, int], dict[str, list[float]]]]:
+    """Curve points of one seed with these overall scores (one class, "c", scoring the same)."""
+    points, boot = [], {}
+    for f, score, n in zip(FRACTIONS, scores, N, strict=True):
+        points.append(CurvePoint(fraction=f, seed=0, images=int(n), instances={"c": int(n) * 2}, map50_95=score,
+                                 map50=score, ap_per_class={"c": score}, train_s=1.0))
+        boot[(f, 0)] = {ALL: [score - 0.01, score + 0.01], "c": [score - 0.01, score + 0.01]}
+    return points, boot
+
+
+def test_subsets_that_did_not_learn_are_left_out_and_too_few_left_means_no_estimate() -> None:
+    points, boot = _points([0.0, 0.001, *TRUTH(N[2:]).tolist()])
+    fits = fit_all(points, boot, FRACTIONS, ["c"])
+    assert fits[ALL].fit is not None and fits[ALL].fit.curve.n_max == 289
+    assert fits[ALL].problem is None
+    points, boot = _points([0.0, 0.0, 0.0, 0.3, 0.7])
+    fits = fit_all(points, boot, FRACTIONS, ["c"])
+    assert fits[ALL].fit is None and f"scored under {FLOOR}" in str(fits[ALL].problem)
+    answer = need(ALL, "images", fits[ALL], 0.6)
+    assert answer.verdict == "unfitted" and "no estimate" in answer.sentence and answer.needed.p50 is None
+
+
+def test_scores_no_saturating_curve_follows_get_no_estimate() -> None:
+    points, boot = _points([0.30, 0.31, 0.29, 0.30, 0.70])  # flat, then a jump at the largest subset
+    fitted = fit_all(points, boot, FRACTIONS, ["c"])[ALL]
+    assert fitted.fit is None and "do not follow a saturating curve" in str(fitted.problem)
+
+
+def test_a_curve_that_contradicts_the_measured_score_gets_no_estimate() -> None:
+    y = TRUTH(N) + np.array([0, 0, 0, 0, -0.06])  # the largest subset scores under the curve through the others
+    data = Series(N, y, np.full(5, 0.05))
+    answer = need("c", "c instances", Fitted(data, fit_form(N, TRUTH(N), "power")), 0.5)
+    assert answer.verdict == "unfitted" and "contradicts" in answer.sentence

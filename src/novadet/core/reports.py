@@ -288,7 +288,8 @@ class DataNeed(Record):
     """How much more data one class (or the whole model, ``name`` "all") needs for its target.
 
     ``verdict``: ``reached``, ``reachable``, ``unreachable`` (the target is above the curve's ceiling) or
-    ``beyond`` (it needs more than 4x the largest subset, further than the curve can say).
+    ``beyond`` (it needs more than 4x the largest subset, further than the curve can say) or ``unfitted``
+    (no curve fits the scores; the sentence says why).
     """
 
     name: str
@@ -296,8 +297,8 @@ class DataNeed(Record):
     now: int
     score_now: float
     target: float
-    form: str
-    ceiling: float
+    form: str  # "none" when unfitted
+    ceiling: float | None
     needed: Estimate
     verdict: str
     gain_per_100: float  # score gained, by the fit, with 100 more units

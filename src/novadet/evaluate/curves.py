@@ -91,7 +91,7 @@ class Fit:
     def band(self, n: float) -> Band:
         """P10/P50/P90 of the accuracy at ``n`` training items."""
         p = self.samples()
-        return Band.of(FORMS[self.curve.form](np.float64(n), p[:, 0], p[:, 1], p[:, 2]).tolist())
+        return Band.of(np.clip(FORMS[self.curve.form](np.float64(n), p[:, 0], p[:, 1], p[:, 2]), 0, 1).tolist())
 
     def needed(self, target: float) -> Band:
         """P10/P50/P90 of the training items ``target`` needs: where the P90, P50 and P10 curves reach it (inf

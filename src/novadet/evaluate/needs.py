@@ -17,6 +17,8 @@ from novadet.core.reports import Backtest, CurvePoint, DataNeed, Estimate
 from novadet.evaluate.curves import Fit, fit_classes, fit_curve, mean_and_error
 
 ALL = "all"
+FLOOR = 0.02  # a subset scoring below this did not learn with the recipe: it says nothing about data
+MISFIT = 0.05  # a fit further than this (and 3 standard errors) from the largest subset's score is no fit
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,43 @@ def series(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str,
     return Series(np.asarray(n, dtype=np.float64), np.asarray(y), np.sqrt(np.asarray(var)))
 
 
-def need(name: str, unit: str, data: Series, fit: Fit, target: float) -> DataNeed:
+@dataclass(frozen=True)
+class Fitted:
+    """A curve's points, its fit over the points that learned, or why there is no fit to trust."""
+
+    data: Series
+    fit: Fit | None
+    problem: str | None = None
+
+
+def _sliced(data: Series, start: int) -> Series:
+    return Series(data.n[start:], data.y[start:], data.se[start:])
+
+
+def _checked(data: Series, fit: Fit, name: str) -> Fitted:
+    """``fit`` unless it misses the largest subset's score by more than MISFIT and 3 standard errors."""
+    miss = abs(float(fit.curve(data.n[-1])) - float(data.y[-1]))
+    if miss > max(MISFIT, 3 * float(data.se[-1])):
+        scores = ", ".join(f"{v:.3f}" for v in data.y)
+        return Fitted(data, None, f"the scores ({scores}) do not follow a saturating curve (the fit misses the "
+                      f"largest subset by {miss:.2f}): measure again with more seeds")
+    return Fitted(data, fit)
+
+
+def need(name: str, unit: str, fitted: Fitted, target: float) -> DataNeed:
     """The answer for one curve: the data ``target`` needs, with its band and verdict, in words."""
+    data, fit = fitted.data, fitted.fit
     now, score = int(data.n[-1]), float(data.y[-1])
+    if fit is None:
+        head = f"{'Overall' if name == ALL else name}: {'mAP50-95' if name == ALL else 'AP'} {score:.2f} now"
+        return DataNeed(name=name, unit=unit, now=now, score_now=score, target=target, form="none", ceiling=None,
+                        needed=Estimate(None, None, None), verdict="unfitted", gain_per_100=0.0,
+                        sentence=f"{head} with {now:,} {unit}; no estimate: {fitted.problem}.")
     band = fit.needed(target)
+    if score < target and band.p50 <= now:
+        return need(name, unit, Fitted(data, None, f"the curve puts {target:.2f} at or below today's {now:,} {unit}, "
+                                       f"which the measured {score:.2f} contradicts: measure again with more seeds"),
+                    target)
     verdict = "reached" if score >= target else fit.curve.verdict(target)
     gain = float(fit.curve(now + 100) - fit.curve(now))
     estimate = Estimate(*(None if math.isinf(v) else round(v) for v in (band.p10, band.p50, band.p90)))
@@ -80,30 +115,43 @@ def _sentence(name: str, unit: str, now: int, score: float, target: float, ceili
 
 
 def fit_all(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],
-            fractions: Sequence[float], class_names: Sequence[str]) -> dict[str, tuple[Series, Fit]]:
-    """The overall curve and one per class with test boxes (sharing the overall's form and one rate), by name."""
+            fractions: Sequence[float], class_names: Sequence[str]) -> dict[str, Fitted]:
+    """The overall curve and one per class with test boxes (sharing the overall's form and one rate), by name.
+
+    Leading subsets whose overall mAP stayed under FLOOR are left out of every fit: they did not learn with
+    the recipe, so they measure the training length, not the data.
+    """
     overall = series(points, boot, ALL, fractions)
     assert overall is not None
-    out = {ALL: (overall, fit_curve(overall.n, overall.y, overall.se))}
     kept = [(c, s) for c in class_names if (s := series(points, boot, c, fractions)) is not None]
+    learned = np.flatnonzero(overall.y >= FLOOR)
+    start = int(learned[0]) if learned.size else len(overall.y)
+    if len(overall.y) - start < 3:
+        problem = (f"{start} of the {len(fractions)} subsets scored under {FLOOR} mAP50-95 (they did not learn with "
+                   "this recipe), too few points are left for a curve: use larger fractions or train longer")
+        return {name: Fitted(data, None, problem) for name, data in [(ALL, overall), *kept]}
+    used = _sliced(overall, start)
+    out = {ALL: _checked(overall, fit_curve(used.n, used.y, used.se), ALL)}
     if kept:
-        stack = [np.stack([getattr(s, k) for _, s in kept]) for k in ("n", "y", "se")]
-        fits = fit_classes(stack[0], stack[1], stack[2], form=out[ALL][1].curve.form)
-        out |= {c: (s, f) for (c, s), f in zip(kept, fits, strict=True)}
+        stack = [np.stack([getattr(_sliced(s, start), k) for _, s in kept]) for k in ("n", "y", "se")]
+        overall_fit = out[ALL].fit
+        form = overall_fit.curve.form if overall_fit is not None else "power"
+        fits = fit_classes(stack[0], stack[1], stack[2], form=form)
+        out |= {c: _checked(s, f, c) for (c, s), f in zip(kept, fits, strict=True)}
     return out
 
 
-def answer(fits: dict[str, tuple[Series, Fit]], target_map: float,
+def answer(fits: dict[str, Fitted], target_map: float,
            target_ap: dict[str, float]) -> tuple[DataNeed, tuple[DataNeed, ...]]:
     """The overall answer and one per class."""
-    needs = tuple(need(c, f"{c} instances", s, f, target_ap.get(c, target_map)) for c, (s, f) in fits.items()
+    needs = tuple(need(c, f"{c} instances", fitted, target_ap.get(c, target_map)) for c, fitted in fits.items()
                   if c != ALL)
-    return need(ALL, "images", *fits[ALL], target_map), needs
+    return need(ALL, "images", fits[ALL], target_map), needs
 
 
 def best_class(needs: Sequence[DataNeed]) -> str | None:
     """The class below its target whose next labelled boxes buy the most AP each."""
-    short = [n for n in needs if n.verdict != "reached" and n.gain_per_100 > 0]
+    short = [n for n in needs if n.verdict not in {"reached", "unfitted"} and n.gain_per_100 > 0]
     return max(short, key=lambda n: n.gain_per_100).name if short else None
 
 
@@ -115,8 +163,10 @@ def backtest(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[st
         return None
     whole = fit_all(points, boot, fractions, class_names)
     predicted, measured = {}, {}
-    for name, (_, fit) in fit_all(points, boot, small, class_names).items():
-        band = fit.band(float(whole[name][0].n[-1]))
+    for name, fitted in fit_all(points, boot, small, class_names).items():
+        if fitted.fit is None:
+            continue
+        band = fitted.fit.band(float(whole[name].data.n[-1]))
         predicted[name] = Estimate(band.p10, band.p50, band.p90)
-        measured[name] = float(whole[name][0].y[-1])
-    return Backtest(fit_up_to=up_to, predicted=predicted, measured=measured)
+        measured[name] = float(whole[name].data.y[-1])
+    return Backtest(fit_up_to=up_to, predicted=predicted, measured=measured) if predicted else None

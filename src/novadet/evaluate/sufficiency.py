@@ -30,9 +30,8 @@ from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions, nested_subs
 from novadet.engines.runtimes import load_model
 from novadet.engines.train import train
 from novadet.errors import ConfigError
-from novadet.evaluate.curves import Fit
 from novadet.evaluate.metrics import coco_metrics
-from novadet.evaluate.needs import ALL, Series, answer, backtest, best_class, fit_all
+from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, fit_all
 
 DEFAULT_BUDGET_MINUTES = 30.0
 DEFAULT_TARGET_MAP = 0.6
@@ -181,18 +180,21 @@ def _score(test: DetectionDataset, predictions: Sequence[Detections], subset: De
     return point, spread
 
 
-def plot(report: SufficiencyReport, fits: dict[str, tuple[Series, Fit]]) -> bytes:
+def plot(report: SufficiencyReport, fits: dict[str, Fitted]) -> bytes:
     """PNG of each curve: the points, the fit and its P10-P90 band out to 4x the data, and the target."""
     from matplotlib.figure import Figure
 
     needs = (report.overall, *report.classes)
     fig = Figure(figsize=(4.2 * len(needs), 3.6), layout="constrained")
     for ax, need in zip(fig.subplots(1, len(needs), squeeze=False)[0], needs, strict=True):
-        data, fit = fits[need.name]
-        grid = np.geomspace(max(float(data.n[0]) / 2, 1.0), 4 * float(data.n[-1]), 60)
-        bands = [fit.band(float(x)) for x in grid]
-        ax.fill_between(grid, [b.p10 for b in bands], [b.p90 for b in bands], alpha=0.25, label="P10-P90")
-        ax.plot(grid, fit.curve(grid), label=f"{fit.curve.form} fit")
+        data, fit = fits[need.name].data, fits[need.name].fit
+        if fit is not None:
+            grid = np.geomspace(max(float(data.n[0]) / 2, 1.0), 4 * float(data.n[-1]), 60)
+            bands = [fit.band(float(x)) for x in grid]
+            ax.fill_between(grid, [b.p10 for b in bands], [b.p90 for b in bands], alpha=0.25, label="P10-P90")
+            ax.plot(grid, np.clip(fit.curve(grid), 0, 1), label=f"{fit.curve.form} fit")
+        else:
+            ax.text(0.5, 0.5, "no curve fits", transform=ax.transAxes, ha="center", color="tab:red")
         ax.errorbar(data.n, data.y, yerr=data.se, fmt="o", color="black", label="measured")
         ax.axhline(need.target, linestyle="--", color="tab:red", label=f"target {need.target:.2f}")
         ax.set_xscale("log")

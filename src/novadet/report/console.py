@@ -180,7 +180,8 @@ def sufficiency_view(report: SufficiencyReport) -> Iterator[RenderableType]:
     if report.cut:
         yield Text(f"  to fit the time budget: {'; '.join(report.cut)}", style="yellow")
     for need in (report.overall, *report.classes):
-        style = {"reached": "green", "reachable": "", "unreachable": "red", "beyond": "yellow"}[need.verdict]
+        style = {"reached": "green", "reachable": "", "unreachable": "red", "beyond": "yellow",
+                 "unfitted": "yellow"}[need.verdict]
         yield Text(f"  {need.sentence}", style=style, overflow="fold")
     if report.best_class:
         yield Text.assemble(("advice ", "bold"), f"label {report.best_class} first: by the curves its next boxes "

@@ -156,12 +156,13 @@ def best_class(needs: Sequence[DataNeed]) -> str | None:
 
 
 def backtest(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],
-             fractions: Sequence[float], class_names: Sequence[str], up_to: float = 0.5) -> Backtest | None:
-    """Curves fitted on the subsets up to ``up_to`` of the data predict the largest; None with under 3 to fit."""
+             fractions: Sequence[float], whole: dict[str, Fitted], up_to: float = 0.5) -> Backtest | None:
+    """Curves fitted on the subsets up to ``up_to`` of the data predict the largest (``whole``: the curves over
+    every subset, by name); None with under 3 subsets to fit."""
     small = [f for f in fractions if f <= up_to]
     if len(small) < 3:
         return None
-    whole = fit_all(points, boot, fractions, class_names)
+    class_names = [name for name in whole if name != ALL]
     predicted, measured = {}, {}
     for name, fitted in fit_all(points, boot, small, class_names).items():
         if fitted.fit is None:

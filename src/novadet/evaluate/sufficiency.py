@@ -81,7 +81,7 @@ def sufficiency(run_dir: str | Path, data: SplitDataset | str | Path | None = No
     overall, classes = answer(fits, target_map, target_ap)
     report = SufficiencyReport(fractions=fractions, seeds=plan.seeds, epochs=plan.epochs, cut=plan.cut,
                                points=tuple(points), overall=overall, classes=classes, best_class=best_class(classes),
-                               backtest=backtest(points, boot, fractions, names),
+                               backtest=backtest(points, boot, fractions, fits),
                                seconds=time.perf_counter() - start)
     run.write_sufficiency(report)
     write_bytes(run.sufficiency_plot, plot(report, fits))

@@ -91,7 +91,8 @@ def xml_root(path: Path) -> Element:
     except ParseError as exc:
         line, col = exc.position
         raise DataError(f"{path}: line {line} column {col}: malformed XML") from exc
-    except (DefusedXmlException, UnicodeDecodeError, ValueError) as exc:
+    except (DefusedXmlException, UnicodeDecodeError, ValueError, LookupError) as exc:  # LookupError: an
+        # encoding the XML declaration names that Python does not know
         raise DataError(f"{path}: unsafe or unreadable XML ({exc})") from exc
     return root
 

@@ -181,7 +181,7 @@ def _int(node: Element, tag: str, xml_file: Path, default: int) -> int:
         return default
     try:
         return int(float(text))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # "1e999" parses as inf, which no int holds
         raise DataError(f"{xml_file}: <{tag}> is not a number: {text.strip()[:40]!r}") from exc
 
 

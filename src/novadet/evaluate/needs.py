@@ -150,8 +150,8 @@ def answer(fits: dict[str, Fitted], target_map: float,
 
 
 def best_class(needs: Sequence[DataNeed]) -> str | None:
-    """The class below its target whose next labelled boxes buy the most AP each."""
-    short = [n for n in needs if n.verdict not in {"reached", "unfitted"} and n.gain_per_100 > 0]
+    """The class below a target it can reach whose next labelled boxes buy the most AP each."""
+    short = [n for n in needs if n.verdict in {"reachable", "beyond"} and n.gain_per_100 > 0]
     return max(short, key=lambda n: n.gain_per_100).name if short else None
 
 

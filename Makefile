@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint bench bench-train bench-recipes clean
+.PHONY: demo test lint bench bench-train bench-recipes bench-sufficiency clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-# Everything that fits in about 30 minutes on the 2-core machine of bench/RESULTS.md; the longer ones have
-# their own targets below.
+# The benchmarks that take minutes each (about 40 in all on the 2-core machines of bench/RESULTS.md); the
+# longer ones have their own targets below.
 bench: $(STAMP)
 	$(BIN)/python bench/audit_bench.py
 	$(BIN)/python bench/split_bench.py ../shared/data/bccd
@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bccd_run.py --out bench/out/bccd-run
 	$(BIN)/python bench/predictor_overhead.py bench/out/bccd-run/run
 	$(BIN)/python bench/demo_bench.py
+	$(BIN)/python bench/drift_bench.py
 
 # CPU training speed, each contender in fresh processes, 3 rounds (about 25 minutes).
 bench-train: $(STAMP)
@@ -44,6 +45,13 @@ bench-train: $(STAMP)
 bench-recipes: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	$(BIN)/python bench/train_recipe.py --split bench/out/bccd-split --seeds 0 1 2
+
+# Learning curves of the default recipe on BCCD: the default run (about 11 minutes), then sufficiency (about 25).
+bench-sufficiency: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	rm -rf bench/out/bccd-default
+	$(BIN)/novadet train bench/out/bccd-split -o bench/out/bccd-default
+	$(BIN)/python bench/sufficiency_bench.py bench/out/bccd-default
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

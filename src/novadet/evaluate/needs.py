@@ -65,7 +65,7 @@ def _sliced(data: Series, start: int) -> Series:
     return Series(data.n[start:], data.y[start:], data.se[start:])
 
 
-def _checked(data: Series, fit: Fit, name: str) -> Fitted:
+def _checked(data: Series, fit: Fit) -> Fitted:
     """``fit`` unless it misses the largest subset's score by more than MISFIT and 3 standard errors."""
     miss = abs(float(fit.curve(data.n[-1])) - float(data.y[-1]))
     if miss > max(MISFIT, 3 * float(data.se[-1])):
@@ -131,13 +131,13 @@ def fit_all(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str
                    "this recipe), too few points are left for a curve: use larger fractions or train longer")
         return {name: Fitted(data, None, problem) for name, data in [(ALL, overall), *kept]}
     used = _sliced(overall, start)
-    out = {ALL: _checked(overall, fit_curve(used.n, used.y, used.se), ALL)}
+    out = {ALL: _checked(overall, fit_curve(used.n, used.y, used.se))}
     if kept:
         stack = [np.stack([getattr(_sliced(s, start), k) for _, s in kept]) for k in ("n", "y", "se")]
         overall_fit = out[ALL].fit
         form = overall_fit.curve.form if overall_fit is not None else "power"
         fits = fit_classes(stack[0], stack[1], stack[2], form=form)
-        out |= {c: _checked(s, f, c) for (c, s), f in zip(kept, fits, strict=True)}
+        out |= {c: _checked(s, f) for (c, s), f in zip(kept, fits, strict=True)}
     return out
 
 

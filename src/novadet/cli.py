@@ -20,7 +20,14 @@ from novadet.cli_options import TYPED_KEY, build, options
 from novadet.core.artifacts import ExportTarget
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError, NovadetError
-from novadet.pipeline.config import AuditOptions, BenchOptions, EvalOptions, ExportOptions, SplitOptions
+from novadet.pipeline.config import (
+    AuditOptions,
+    BenchOptions,
+    EvalOptions,
+    ExportOptions,
+    SplitOptions,
+    SufficiencyOptions,
+)
 
 if TYPE_CHECKING:
     from novadet.pipeline.config import RunConfig
@@ -301,31 +308,25 @@ def drift(
 
 @app.command()
 @_errors_to_exit
+@options(SufficiencyOptions, skip=("enabled", "target_ap"), annotations={"fractions": list[float]})
 def sufficiency(
     run_dir: RunArg,
-    fractions: Annotated[list[float] | None, typer.Option(help="Shares of the train split to train on, nested "
-                                                          "(repeat the flag); default 0.125 0.25 0.5 0.75 1.")] = None,
-    seeds: Annotated[int, typer.Option(help="Training seeds per subset.")] = 1,
-    target_map: Annotated[float, typer.Option(help="mAP50-95 wanted overall, and AP wanted of each class not "
-                                              "given by --target-ap.")] = 0.6,
     target_ap: Annotated[list[str] | None, typer.Option(help="AP wanted of one class, CLASS=AP (repeat the "
                                                         "flag).")] = None,
-    budget_minutes: Annotated[float, typer.Option(help="Training time allowed; seeds then epochs are cut to "
-                                                  "fit, and the report says what.")] = 30.0,
     json_file: JsonFile = None,
+    **settings: Any,
 ) -> None:
     """How much more data does each class need? Learning curves of the run's recipe on nested subsets.
 
     Writes RUN/sufficiency/ (sufficiency.json, sufficiency.png, a run per subset).
     Example: novadet sufficiency runs/bccd --target-ap Platelets=0.5
     """
-    from novadet.data.subsets import DEFAULT_FRACTIONS
     from novadet.evaluate.sufficiency import sufficiency as learning_curves
     from novadet.report.console import sufficiency_view
 
-    report = learning_curves(run_dir, fractions=fractions or DEFAULT_FRACTIONS, seeds=seeds, target_map=target_map,
-                             target_ap=_class_targets(target_ap or []), budget_minutes=budget_minutes,
-                             progress=True)
+    o = build(SufficiencyOptions, _settings(settings) | {"target_ap": _class_targets(target_ap or [])})
+    report = learning_curves(run_dir, fractions=o.fractions, seeds=o.seeds, target_map=o.target_map,
+                             target_ap=o.target_ap, budget_minutes=o.budget_minutes, progress=True)
     for part in sufficiency_view(report):
         out.print(part)
     _write_json(json_file, report.to_dict())

@@ -77,3 +77,6 @@ def test_bad_options_are_one_line_errors(tiny_trained_run: Path) -> None:
         sufficiency(tiny_trained_run, fractions=(0.5, 1.0))
     result = CliRunner().invoke(app, ["sufficiency", str(tiny_trained_run), "--target-ap", "disc"])
     assert result.exit_code == 2 and "CLASS=AP" in result.output
+    flags = ["sufficiency", str(tiny_trained_run), "--fractions", "0.5", "--fractions", "0.2", "--fractions", "1"]
+    result = CliRunner().invoke(app, flags)
+    assert result.exit_code == 2 and "--fractions: fractions must be at least 3 increasing" in result.output

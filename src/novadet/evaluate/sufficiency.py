@@ -35,6 +35,7 @@ from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, fi
 
 DEFAULT_BUDGET_MINUTES = 30.0
 DEFAULT_TARGET_MAP = 0.6
+DEFAULT_SEEDS = 1
 MIN_EPOCHS = 5
 BOOTSTRAP = 50  # resampled test sets per training
 
@@ -52,7 +53,7 @@ class Plan:
 
 
 def sufficiency(run_dir: str | Path, data: SplitDataset | str | Path | None = None, *,
-                fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: int = 1,
+                fractions: Sequence[float] = DEFAULT_FRACTIONS, seeds: int = DEFAULT_SEEDS,
                 target_map: float = DEFAULT_TARGET_MAP, target_ap: dict[str, float] | None = None,
                 budget_minutes: float | None = DEFAULT_BUDGET_MINUTES, progress: bool = False) -> SufficiencyReport:
     """How much more data does each class need? Learning curves of ``run_dir``'s recipe on subsets of its data.

@@ -23,7 +23,7 @@ from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
-from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_TARGET_MAP
+from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_SEEDS, DEFAULT_TARGET_MAP
 
 
 class Section(BaseModel):
@@ -105,7 +105,7 @@ class SufficiencyOptions(Section):
 
     enabled: bool = Field(False, description="Run it (it trains the recipe again on each subset).")
     fractions: tuple[float, ...] = Field(DEFAULT_FRACTIONS, description="Shares of the train split, nested.")
-    seeds: int = Field(1, ge=1, description="Training seeds per subset.")
+    seeds: int = Field(DEFAULT_SEEDS, ge=1, description="Training seeds per subset.")
     target_map: float = Field(DEFAULT_TARGET_MAP, gt=0, le=1, description="mAP50-95 wanted overall, and AP "
                               "wanted of each class not in target_ap.")
     target_ap: dict[str, float] = Field({}, description="AP wanted per class, e.g. {Platelets: 0.5}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from novadet import RunDir, run, summarize
+from novadet.core.reports import SufficiencyReport
 from novadet.core.run import StageOutcome
 from novadet.core.training import TrainConfig
 from novadet.data.synthetic import make_dataset
@@ -295,10 +297,29 @@ def test_the_sufficiency_stage_answers_in_the_summary_and_keeps_its_trainings(ti
     config_file = _write_config(tmp_path, tiny_data, sufficiency=curves)
     assert _statuses(run(load_config(config_file)))["sufficiency"] == "ran"
     report = RunDir(tmp_path / "run").read_sufficiency()
-    assert summarize(tmp_path / "run").data_needs == tuple(n.sentence for n in report.classes)
+    summary = summarize(tmp_path / "run")
+    assert summary.data_needs == tuple(n.sentence for n in report.classes)
+    assert "CLASS_SHORT" not in summary.findings  # the curves' answer replaces the fixed 1,000 target
+    assert "CLASS_SHORT" in {f.code for f in RunDir(tmp_path / "run").read_audit().findings}
+    _audit_uses_the_curves(tiny_data, tmp_path / "run", report)
     assert _statuses(run(load_config(config_file)))["sufficiency"] == "skipped"
     trained = RunDir(tmp_path / "run").subset_run(0.25, 0).result_file.stat().st_mtime
     again = run(load_config(_write_config(tmp_path, tiny_data, sufficiency=curves | {"target_map": 0.4})))
     assert _statuses(again)["sufficiency"] == "ran"  # a new target: new answers from the same trainings
     assert RunDir(tmp_path / "run").subset_run(0.25, 0).result_file.stat().st_mtime == trained
     assert RunDir(tmp_path / "run").read_sufficiency().overall.target == 0.4
+
+
+def _audit_uses_the_curves(data: Path, run_dir: Path, report: SufficiencyReport) -> None:
+    """``novadet audit --run``: each class's status is its learning curve's, where one fits."""
+    from typer.testing import CliRunner
+
+    from novadet.cli import app
+
+    result = CliRunner().invoke(app, ["audit", str(data), "--run", str(run_dir), "--json", str(run_dir / "a.json")])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in json.loads((run_dir / "a.json").read_text())["classes"]}
+    for need in report.classes:
+        assert rows[need.name].get("learned_status") == need.readiness
+    missing = CliRunner().invoke(app, ["audit", str(data), "--run", str(data)])
+    assert missing.exit_code == 2 and "is this a novadet run folder?" in missing.stderr

@@ -103,21 +103,31 @@ def audit(
     json_file: JsonFile = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any error-level finding is reported.")] = False,
     workers: Workers = None,
+    needs_run: Annotated[Path | None, typer.Option("--run", help="A run whose learning curves (novadet "
+                                                   "sufficiency) give each class's readiness instead of the fixed "
+                                                   "target.")] = None,
     **settings: Any,
 ) -> None:
     """Is my data good enough? Readiness per class, imbalance, bad boxes and images, duplicates, leaks.
 
     Example: novadet audit ../shared/data/bccd --json audit.json
     """
+    from novadet.core.run import RunDir
     from novadet.data.audit import audit as run_audit
     from novadet.report.console import audit_view
 
     o = build(AuditOptions, _settings(settings))
+    needs = RunDir(needs_run).check().read_sufficiency() if needs_run else None
     report = run_audit(data, target_instances=o.target_instances, min_images=o.min_images,
                        near_threshold=o.near_threshold, workers=workers, progress=True)
-    for part in audit_view(report):
+    for part in audit_view(report, needs):
         out.print(part)
-    _write_json(json_file, report.to_dict())
+    record = report.to_dict()
+    learned = {n.name: n.readiness for n in needs.classes} if needs else {}
+    for row in record["classes"]:
+        if learned.get(row["name"]):
+            row["learned_status"] = learned[row["name"]]
+    _write_json(json_file, record)
     if strict and report.has_errors:
         raise typer.Exit(1)
 

@@ -304,6 +304,23 @@ class DataNeed(Record):
     gain_per_100: float  # score gained, by the fit, with 100 more units
     sentence: str
 
+    @property
+    def readiness(self) -> str | None:
+        """A short status for the audit's class table; None where no curve fits (the fixed target stands)."""
+        goal = f"AP {self.target:.2f}"
+        if self.verdict == "reached":
+            return f"{goal} reached"
+        if self.verdict == "unreachable":
+            return f"{goal} unreachable (ceiling {self.ceiling:.2f})"
+        if self.verdict == "beyond":
+            return f"{goal}: over 4x today's data"
+        if self.verdict == "reachable" and self.needed.p50 is not None:
+            more = [None if v is None else max(0, round(v) - self.now) for v in
+                    (self.needed.p10, self.needed.p50, self.needed.p90)]
+            band = "" if None in (more[0], more[2]) else f" (P10-P90 +{more[0]:,}-{more[2]:,})"
+            return f"+{more[1]:,} train instances for {goal}{band}"
+        return None
+
 
 @dataclass(frozen=True)
 class Backtest(Record):

@@ -15,7 +15,15 @@ from rich.text import Text
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Finding, Severity
-from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, SufficiencyReport
+from novadet.core.reports import (
+    AuditReport,
+    BenchReport,
+    ClassStats,
+    DataNeed,
+    DriftReport,
+    EvalReport,
+    SufficiencyReport,
+)
 from novadet.core.run import RunDir, StageOutcome
 from novadet.core.training import TrainConfig
 from novadet.data.split_folder import class_shares
@@ -27,32 +35,45 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 _SHOWN_PER_CODE = 3
 
 
-def audit_view(report: AuditReport) -> Iterator[RenderableType]:
-    """The audit summary, class table and findings."""
+def audit_view(report: AuditReport, needs: SufficiencyReport | None = None) -> Iterator[RenderableType]:
+    """The audit summary, class table and findings; with a run's learning curves (``needs``), readiness is
+    their estimate for each class instead of the fixed instance target."""
     yield Text.assemble(
         (f"{report.root}", "bold"), f" ({report.source_format}): {report.num_images:,} images "
         f"({report.usable_images:,} usable, {report.negative_images:,} without objects), "
         f"{report.num_boxes:,} boxes ({report.usable_boxes:,} usable)")
-    yield _class_table(report)
+    yield _class_table(report, needs)
     imbalance = "n/a (a class has no boxes)" if report.imbalance is None else f"{report.imbalance:.2f}"
     images = "ready" if not report.images_short_by else f"short by {report.images_short_by:,}"
     yield Text(f"Imbalance (most / fewest instances): {imbalance}    "
                f"Images: {report.usable_images:,} of {report.min_images:,} wanted, {images}")
     if report.per_split:
         yield _per_split_table(report)
-    yield from findings_view(report.findings)
+    findings = report.findings if needs is None else tuple(f for f in report.findings if f.code != "CLASS_SHORT")
+    yield from findings_view(findings)
 
 
-def _class_table(report: AuditReport) -> Table:
-    table = Table(title=f"Classes (usable boxes; target {report.classes[0].target if report.classes else 0:,} each)",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+def _class_table(report: AuditReport, needs: SufficiencyReport | None) -> Table:
+    fixed = f"target {report.classes[0].target if report.classes else 0:,} each"
+    basis = fixed if needs is None else "readiness from the run's learning curves"
+    table = Table(title=f"Classes (usable boxes; {basis})", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("class", "instances", "images", "status", "small/med/large", "w/h (p5-p95)"):
         table.add_column(col, justify="left" if col in ("class", "status") else "right")
+    learned = {n.name: n for n in needs.classes} if needs else {}
     for c in report.classes:
         aspect = "-" if c.aspect_median is None else f"{c.aspect_median:.2f} ({c.aspect_p5:.1f}-{c.aspect_p95:.1f})"
-        status = Text(c.status, style="green" if c.short_by == 0 else "yellow")
+        status = _readiness(c, learned.get(c.name))
         table.add_row(c.name, f"{c.instances:,}", f"{c.images:,}", status, f"{c.small}/{c.medium}/{c.large}", aspect)
     return table
+
+
+def _readiness(stats: ClassStats, need: DataNeed | None) -> Text:
+    """The learning curve's status for a class where it fits one, else the fixed target's."""
+    learned = need.readiness if need is not None else None
+    if learned is None:
+        suffix = "" if need is None else " (no curve fit)"
+        return Text(stats.status + suffix, style="green" if stats.short_by == 0 else "yellow")
+    return Text(learned, style="green" if need is not None and need.verdict == "reached" else "yellow")
 
 
 def _per_split_table(report: AuditReport) -> Table:

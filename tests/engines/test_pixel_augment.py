@@ -32,3 +32,17 @@ def test_focal_loss_with_gamma_zero_is_bce_and_down_weights_easy_examples() -> N
     torch.testing.assert_close(focal, bce * (1 - p_t) ** 2)
     easy, hard = (p_t > 0.9), (p_t < 0.1)
     assert (focal[easy] / bce[easy]).max() < 0.01 and (focal[hard] / bce[hard]).min() > 0.8
+
+
+def test_focal_loss_keeps_finite_gradients_for_confident_bf16_logits() -> None:
+    """A sigmoid that rounds to 1 in bf16 once made (1 - p_t) ** gamma's gradient infinite, and training NaN."""
+    import torch
+
+    from novadet.engines.ultralytics.trainer import FocalBCE
+
+    logits = torch.tensor([[-30.0, -8.0, 0.5, 8.0, 30.0]], requires_grad=True)
+    target = torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0]])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = FocalBCE(0.5)(logits.bfloat16(), target).sum()
+    loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all() and torch.isfinite(loss)

@@ -139,10 +139,13 @@ class FocalBCE(nn.Module):
         self.gamma = gamma
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # In fp32 and kept off 0: under bf16 autocast a confident logit's sigmoid rounds to exactly 1, and
+        # x ** gamma (gamma < 1) has an infinite gradient at x = 0, which turned the whole training NaN.
+        pred, target = pred.float(), target.float()
         bce = F.binary_cross_entropy_with_logits(pred, target, reduction="none")
         p = pred.sigmoid()
         p_t = target * p + (1 - target) * (1 - p)
-        return bce * (1 - p_t) ** self.gamma
+        return bce * (1 - p_t).clamp(min=1e-6) ** self.gamma
 
 
 class NovadetTrainer(DetectionTrainer):

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint bench bench-train bench-recipes bench-sufficiency clean
+.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/novadet demo
 
-test: $(STAMP)
+# A real PostgreSQL server for the distributed-tuning test (tests/tune/test_distributed.py starts and stops
+# its own); installed from Debian's packages when missing.
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+
+postgres:
+	@test -n "$(PG_CTL)" || command -v pg_ctl >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -52,6 +60,11 @@ bench-sufficiency: $(STAMP)
 	rm -rf bench/out/bccd-default
 	$(BIN)/novadet train bench/out/bccd-split -o bench/out/bccd-default
 	$(BIN)/python bench/sufficiency_bench.py bench/out/bccd-default
+
+# Hyper-parameter search on BCCD at eight 12-epoch trainings per strategy (about 25 minutes each).
+bench-tune: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	$(BIN)/python bench/tune_bench.py --split bench/out/bccd-split --epochs 12 --budget 8 --strategies tpe narrow
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

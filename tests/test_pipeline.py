@@ -23,7 +23,7 @@ from novadet.pipeline.template import template
 
 from .conftest import kill_after_epochs
 
-STAGES = [name for name in ALL_STAGES if name not in {"drift", "sufficiency"}]  # optional: off by default
+STAGES = [name for name in ALL_STAGES if name not in {"drift", "sufficiency", "tune"}]  # optional: off by default
 TINY_TRAIN = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "freeze": "none"}
 
 
@@ -150,7 +150,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     config = parse_config(raw | {"data": tmp_path, "run_dir": tmp_path / "run"})
     assert config == RunConfig(data=tmp_path, run_dir=tmp_path / "run")
     assert set(raw) == set(RunConfig.model_fields)
-    for section in ("audit", "split", "eval", "export", "bench", "drift", "sufficiency"):
+    for section in ("audit", "split", "eval", "export", "bench", "drift", "sufficiency", "tune"):
         assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
     assert set(raw["train"]) == set(TrainConfig().to_dict())
     assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
@@ -323,3 +323,17 @@ def _audit_uses_the_curves(data: Path, run_dir: Path, report: SufficiencyReport)
         assert rows[need.name].get("learned_status") == need.readiness
     missing = CliRunner().invoke(app, ["audit", str(data), "--run", str(data)])
     assert missing.exit_code == 2 and "is this a novadet run folder?" in missing.stderr
+
+
+def test_the_tune_stage_feeds_its_best_settings_to_train(tiny_data: Path, tmp_path: Path) -> None:
+    space = {"focal_gamma": {"type": "float", "low": 0.0, "high": 1.0}}
+    config_file = _write_config(tmp_path, tiny_data, tune={"enabled": True, "trials": 2, "strategy": "random",
+                                                         "pruner": "none", "space": space})
+    assert _statuses(run(load_config(config_file)))["tune"] == "ran"
+    folder = RunDir(tmp_path / "run")
+    tuned = folder.read_tune()
+    trained = folder.read_train_record().config
+    assert trained.to_dict() == TrainConfig.from_dict(TINY_TRAIN | tuned.best_overrides).to_dict()
+    assert len([t for t in tuned.trials if t.state == "complete"]) == 2
+    again = _statuses(run(load_config(config_file)))
+    assert again["tune"] == "skipped" and again["train"] == "skipped"

@@ -2,8 +2,8 @@
 
 The public API; every CLI verb is a thin shell over the function of the same name. Each verb lives in
 its layer's package (``novadet.data.audit.audit``, ``novadet.deploy.export.export``, ...) and is
-re-exported here. ``novadet.evaluate`` is the verb; the evaluation layer's modules are imported by their
-full names (``from novadet.evaluate.metrics import coco_metrics``).
+re-exported here. ``novadet.evaluate`` and ``novadet.tune`` are the verbs; their layers' modules are imported
+by their full names (``from novadet.evaluate.metrics import coco_metrics``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig, load_config
 from novadet.pipeline.runner import run
 from novadet.report.summary import summarize
+from novadet.tune.search import tune
 
 __version__ = "0.1.0"
 
@@ -59,5 +60,6 @@ __all__ = [
     "sufficiency",
     "summarize",
     "train",
+    "tune",
     "write_dataset",
 ]

@@ -7,19 +7,28 @@ stderr and exit status 2; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from novadet.cli_app import (
+    CliState,
+    JsonFile,
+    RunArg,
+    Workers,
+    app,
+    err,
+    errors_to_exit,
+    out,
+    settings_only,
+    write_json_report,
+)
 from novadet.cli_options import TYPED_KEY, build, options
 from novadet.core.artifacts import ExportTarget
 from novadet.core.training import TrainConfig
-from novadet.errors import ConfigError, NovadetError
+from novadet.errors import ConfigError
 from novadet.pipeline.config import (
     AuditOptions,
     BenchOptions,
@@ -32,71 +41,15 @@ from novadet.pipeline.config import (
 if TYPE_CHECKING:
     from novadet.pipeline.config import RunConfig
 
-app = typer.Typer(
-    name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="Detect objects no pretrained model knows: audit and split your data, train, evaluate, ship to the edge.",
-    epilog="Example: novadet init --data data/ && novadet run novadet.yaml   (or each verb: novadet audit data/ ...)",
-)
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-Workers = Annotated[int | None, typer.Option("--workers", help="Processes decoding images (default: all cores).")]
-JsonFile = Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")]
-RunArg = Annotated[Path, typer.Argument(help="A run folder (made by `novadet train` or `novadet run`).")]
-
-
-class _State:
-    debug = False
-
-
-def _errors_to_exit(fn: F) -> F:
-    """Turn a NovadetError (or an OS error on a named file) into one line and exit status 2, Ctrl-C into one
-    line and exit status 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (NovadetError, OSError) as exc:
-            if _State.debug:
-                raise
-            err.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            if _State.debug:
-                raise
-            err.print("interrupted; what finished is kept: run the same command again to go on "
-                      "(novadet run resumes a training, novadet train needs --resume)", highlight=False)
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and not isinstance(exc, NovadetError):
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc}"
-    return " ".join(str(exc).split())
-
-
-def _write_json(file: Path | None, data: dict[str, Any]) -> None:
-    if file is not None:
-        from novadet.core.atomic import write_json
-
-        write_json(file, data)
-        out.print(f"Full report: {file}")
-
-
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
           ) -> None:
-    _State.debug = debug
+    CliState.debug = debug
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(AuditOptions)
 def audit(
     data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
@@ -116,7 +69,7 @@ def audit(
     from novadet.data.audit import audit as run_audit
     from novadet.report.console import audit_view
 
-    o = build(AuditOptions, _settings(settings))
+    o = build(AuditOptions, settings_only(settings))
     needs = RunDir(needs_run).check().read_sufficiency() if needs_run else None
     report = run_audit(data, target_instances=o.target_instances, min_images=o.min_images,
                        near_threshold=o.near_threshold, workers=workers, progress=True)
@@ -127,13 +80,13 @@ def audit(
     for row in record["classes"]:
         if learned.get(row["name"]):
             row["learned_status"] = learned[row["name"]]
-    _write_json(json_file, record)
+    write_json_report(json_file, record)
     if strict and report.has_errors:
         raise typer.Exit(1)
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(SplitOptions, AuditOptions, only=("ratios", "seed", "link", "near_threshold"),
          annotations={"ratios": tuple[float, float, float]})
 def split(
@@ -150,7 +103,7 @@ def split(
     from novadet.data.split import split as run_split
     from novadet.report.console import split_view
 
-    values = _settings(settings)
+    values = settings_only(settings)
     o, near = build(SplitOptions, values), build(AuditOptions, values).near_threshold
     result = run_split(data, out_dir, ratios=o.ratios, seed=o.seed, near_threshold=near,
                        link=o.link, overwrite=overwrite, workers=workers, progress=True)
@@ -160,7 +113,7 @@ def split(
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(TrainConfig)
 def train(
     split_dir: Annotated[Path | None, typer.Argument(help="Output of `novadet split` (manifest.json + data.yaml).")]
@@ -188,14 +141,9 @@ def train(
               f"{result.best_map50_95:.3f}. Run folder: {result.run_dir} (best: {result.best})")
 
 
-def _settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """The option values of a command, without the record of which were typed."""
-    return {k: v for k, v in settings.items() if k != TYPED_KEY}
-
-
 def _train_config(config_file: Path | None, settings: dict[str, Any]) -> TrainConfig:
     """Options from ``config_file`` (if any), overridden by the flags typed on the command line."""
-    values = _settings(settings)
+    values = settings_only(settings)
     if config_file is None:
         return TrainConfig.from_dict(values, "command line")
     loaded = _read_yaml_mapping(config_file)
@@ -217,7 +165,7 @@ def _read_yaml_mapping(file: Path) -> dict[str, Any]:
 
 
 @app.command("eval")
-@_errors_to_exit
+@errors_to_exit
 @options(EvalOptions, ExportTarget, only=("split", "conf", "iou", "precision"))
 def evaluate(
     run_dir: RunArg,
@@ -233,19 +181,19 @@ def evaluate(
     from novadet.evaluate.evaluator import evaluate as run_evaluate
     from novadet.report.console import eval_view
 
-    values = _settings(settings)
+    values = settings_only(settings)
     o = build(EvalOptions, values)
     report = run_evaluate(run_dir, data, split=o.split, artifact=artifact, conf=o.conf, iou=o.iou,
                           precision=values["precision"], progress=True)
     for part in eval_view(report):
         out.print(part)
-    _write_json(json_file, report.to_dict())
+    write_json_report(json_file, report.to_dict())
     out.print(f"Wrote the evaluation of {Path(report.artifact).name} into {run_dir} (metrics, predictions, "
               "ground truth, PR curves, confusion matrix)")
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(ExportTarget, ExportOptions, EvalOptions, skip=("targets",))
 def export(run_dir: RunArg, **settings: Any) -> None:
     """Export the best checkpoint, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
@@ -254,7 +202,7 @@ def export(run_dir: RunArg, **settings: Any) -> None:
     """
     from novadet.deploy.export import export as run_export
 
-    values = _settings(settings)
+    values = settings_only(settings)
     target = ExportTarget(**{k: values[k] for k in ("format", "half", "int8", "precision")})
     o, e = build(ExportOptions, values), build(EvalOptions, values)
     artifact, gate = run_export(run_dir, target, split=e.split, calib_images=o.calib_images, max_drop=o.max_drop,
@@ -271,7 +219,7 @@ def export(run_dir: RunArg, **settings: Any) -> None:
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(BenchOptions)
 def bench(
     run_dir: RunArg,
@@ -287,16 +235,16 @@ def bench(
     from novadet.deploy.bench import bench as run_bench
     from novadet.report.console import bench_view
 
-    o = build(BenchOptions, _settings(settings))
+    o = build(BenchOptions, settings_only(settings))
     report = run_bench(run_dir, threads=o.threads, budget_ms=o.budget_ms, ram_mb=o.ram_mb, precision=precision,
                        runs=o.runs)
     for part in bench_view(report):
         out.print(part)
-    _write_json(json_file, report.to_dict())
+    write_json_report(json_file, report.to_dict())
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 def drift(
     run_dir: RunArg,
     images: Annotated[Path, typer.Argument(help="A folder of production images (unlabelled).")],
@@ -313,11 +261,11 @@ def drift(
     report = run_drift(run_dir, images, reference=reference, progress=True)
     for part in drift_view(report):
         out.print(part)
-    _write_json(json_file, report.to_dict())
+    write_json_report(json_file, report.to_dict())
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 @options(SufficiencyOptions, skip=("enabled", "target_ap"), annotations={"fractions": list[float]})
 def sufficiency(
     run_dir: RunArg,
@@ -334,12 +282,12 @@ def sufficiency(
     from novadet.evaluate.sufficiency import sufficiency as learning_curves
     from novadet.report.console import sufficiency_view
 
-    o = build(SufficiencyOptions, _settings(settings) | {"target_ap": _class_targets(target_ap or [])})
+    o = build(SufficiencyOptions, settings_only(settings) | {"target_ap": _class_targets(target_ap or [])})
     report = learning_curves(run_dir, fractions=o.fractions, seeds=o.seeds, target_map=o.target_map,
                              target_ap=o.target_ap, budget_minutes=o.budget_minutes, progress=True)
     for part in sufficiency_view(report):
         out.print(part)
-    _write_json(json_file, report.to_dict())
+    write_json_report(json_file, report.to_dict())
 
 
 def _class_targets(items: list[str]) -> dict[str, float]:
@@ -356,8 +304,12 @@ def _class_targets(items: list[str]) -> dict[str, float]:
     return targets
 
 
+# novadet tune lives in its own module; importing it registers the command here, after sufficiency.
+import novadet.cli_tune  # noqa: E402, F401
+
+
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 def run(
     config_file: Annotated[Path, typer.Argument(help="A novadet.yaml (`novadet init` writes one).")],
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Override the config's run_dir.")] = None,
@@ -386,7 +338,7 @@ def _run_and_summarize(config: RunConfig, *, ignore_audit: bool = False) -> None
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("novadet.yaml"),
     data: Annotated[str | None, typer.Option(help="Your dataset folder, written into the config.")] = None,
@@ -407,7 +359,7 @@ def init(
 
 
 @app.command()
-@_errors_to_exit
+@errors_to_exit
 def demo(
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="Folder for the demo's data and outputs.")] = Path(
         "novadet-demo"),

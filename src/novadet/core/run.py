@@ -12,6 +12,7 @@ No other module spells a path inside a run folder (a test checks). The layout::
     bench.json        BenchReport
     drift/<folder>/   drift.json (DriftReport), atypical.png
     sufficiency/      sufficiency.json (SufficiencyReport), sufficiency.png, <fraction>-s<seed>/ (a run per subset)
+    tune/             tune.json (TuneReport), trials.csv, best.yaml, plots, tune.db, trials/<number>/ (a run each)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from novadet.core.atomic import write_json, write_text
 from novadet.core.record import Record
 from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.training import History, Provenance, TrainRecord, TrainResult
+from novadet.core.tuning import TuneReport
 from novadet.errors import ConfigError, DataError
 
 R = TypeVar("R", bound=Record)
@@ -49,6 +51,48 @@ class StageOutcome:
     stage: str
     status: Literal["ran", "resumed", "skipped"]
     seconds: float
+
+
+@dataclass(frozen=True)
+class TuneFiles:
+    """The files of a hyper-parameter search, in ``folder`` (a run's ``tune/``)."""
+
+    folder: Path
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "tune.db"
+
+    @property
+    def journal(self) -> Path:
+        return self.folder / "tune.journal"
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "tune.json"
+
+    @property
+    def trials_csv(self) -> Path:
+        return self.folder / "trials.csv"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.yaml"
+
+    @property
+    def history_plot(self) -> Path:
+        return self.folder / "history.png"
+
+    @property
+    def importance_plot(self) -> Path:
+        return self.folder / "importances.png"
+
+    def trial_run(self, number: int) -> RunDir:
+        """The run folder of trial ``number`` (a retried trial keeps the folder of the one it retries)."""
+        return RunDir(self.folder / "trials" / f"{number:04d}")
+
+    def trial_log(self, number: int) -> Path:
+        return self.folder / "trials" / f"{number:04d}.log"
 
 
 @dataclass(frozen=True)
@@ -203,6 +247,10 @@ class RunDir:
         """The run that trains the run's recipe on ``fraction`` of its train split with ``seed``."""
         return RunDir(self.sufficiency_dir / f"{fraction:g}-s{seed}")
 
+    @property
+    def tune(self) -> TuneFiles:
+        return TuneFiles(self.root / "tune")
+
     def training_outputs(self) -> list[Path]:
         """Everything a training writes, removed before training again."""
         return [self.train_dir, self.engine_dir, self.config_file, self.provenance_file]
@@ -303,6 +351,12 @@ class RunDir:
 
     def read_sufficiency(self) -> SufficiencyReport:
         return self._read(self.sufficiency_file, SufficiencyReport)
+
+    def write_tune(self, report: TuneReport) -> None:
+        write_json(self.tune.report, report.to_dict())
+
+    def read_tune(self) -> TuneReport:
+        return self._read(self.tune.report, TuneReport)
 
     def write_stages(self, stages: dict[str, StageRecord]) -> None:
         write_json(self.stages_file, {name: record.to_dict() for name, record in stages.items()})

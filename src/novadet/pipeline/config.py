@@ -24,6 +24,9 @@ from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
 from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_SEEDS, DEFAULT_TARGET_MAP
+from novadet.tune.search import DEFAULT_STUDY
+from novadet.tune.space import Dim
+from novadet.tune.study import Pruner, Strategy
 
 
 class Section(BaseModel):
@@ -121,6 +124,25 @@ class SufficiencyOptions(Section):
             raise ValueError(str(exc)) from None
 
 
+class TuneOptions(Section):
+    """``tune:`` a hyper-parameter search on val before the training; its best settings then train."""
+
+    enabled: bool = Field(False, description="Run it (it trains once per trial).")
+    strategy: Strategy = Field("tpe", description="tpe (its first trial is the train section as it is), random, "
+                               "grid, or narrow (wide, then ranges shrunk around the best quarter, phase by phase).")
+    trials: int | None = Field(None, ge=1, description="Finished trials wanted (null: use budget).")
+    budget: float | None = Field(None, gt=0, description="Epochs to spend, in full trainings (4: four times "
+                                 "train.epochs); null with trials null: 4.")
+    budget_minutes: float | None = Field(None, gt=0, description="Stop starting trials after this long.")
+    pruner: Pruner = Field("median", description="median, hyperband or none: stop clearly worse trials early.")
+    storage: str | None = Field(None, description="Optuna storage: null (SQLite in RUN/tune), "
+                                "postgresql://..., sqlite:///..., or journal:PATH.")
+    study: str = Field(DEFAULT_STUDY, description="The study's name in the storage.")
+    seed: int = Field(0, description="The sampler's seed.")
+    space: dict[str, Dim] | None = Field(None, description="Dimensions by option name, e.g. {lr0: {type: float, "
+                                         "low: 0.0003, high: 0.003, log: true}}; null: novadet's default space.")
+
+
 class RunConfig(Section):
     """Everything ``novadet run`` needs. ``train`` takes the options of ``novadet train``."""
 
@@ -136,6 +158,7 @@ class RunConfig(Section):
     bench: BenchOptions = BenchOptions()
     drift: DriftOptions = DriftOptions()
     sufficiency: SufficiencyOptions = SufficiencyOptions()
+    tune: TuneOptions = TuneOptions()
 
     @field_validator("train", mode="before")
     @classmethod
@@ -159,7 +182,7 @@ class RunConfig(Section):
 
 SECTIONS: dict[str, type[BaseModel]] = {"audit": AuditOptions, "split": SplitOptions, "eval": EvalOptions,
                                         "export": ExportOptions, "bench": BenchOptions, "drift": DriftOptions,
-                                        "sufficiency": SufficiencyOptions}
+                                        "sufficiency": SufficiencyOptions, "tune": TuneOptions}
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:

@@ -26,8 +26,10 @@ from novadet.pipeline.stages import STAGES, Context, Stage
 
 
 def run(config: RunConfig, *, ignore_audit: bool = False, progress: bool = False,
-        on_stage: Callable[[StageOutcome], None] | None = None) -> list[StageOutcome]:
-    """Run every stage of ``config`` into ``config.run_dir`` that is not already done with the same inputs.
+        on_stage: Callable[[StageOutcome], None] | None = None, only: tuple[str, ...] | None = None
+        ) -> list[StageOutcome]:
+    """Run every stage of ``config`` (or ``only`` those named) into ``config.run_dir`` that is not already done
+    with the same inputs.
 
     Raises DataError when the audit finds a blocking problem, unless ``ignore_audit``.
     """
@@ -46,7 +48,7 @@ def run(config: RunConfig, *, ignore_audit: bool = False, progress: bool = False
         write_text(folder.pipeline_config, to_yaml(config))
         keys: dict[str, str] = {}
         outcomes = []
-        for stage in (s for s in STAGES.values() if s.enabled(config)):
+        for stage in (s for s in STAGES.values() if s.enabled(config) and (only is None or s.name in only)):
             keys[stage.name] = _key(stage.name, stage.settings(ctx), [keys[i] for i in stage.inputs])
             outcome = _run_stage(stage, keys[stage.name], ctx, state)
             outcomes.append(outcome)

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 from novadet.core.dataset import SplitDataset
 from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.run import RunDir
-from novadet.core.training import TrainResult
+from novadet.core.training import TrainConfig, TrainResult
+from novadet.core.tuning import TuneReport
 from novadet.data.audit import audit
 from novadet.data.split import split
 from novadet.data.split_folder import MANIFEST, read_split
@@ -29,6 +30,7 @@ from novadet.evaluate.evaluator import evaluate
 from novadet.evaluate.sufficiency import sufficiency
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig
+from novadet.tune.search import tune
 
 T = TypeVar("T")
 
@@ -111,14 +113,29 @@ def _split(ctx: Context) -> SplitDataset:
                  near_threshold=ctx.config.audit.near_threshold, link=o.link, overwrite=True, progress=ctx.progress)
 
 
+def _tune(ctx: Context) -> TuneReport:
+    o = ctx.config.tune
+    return tune(ctx.run.split_dir, ctx.run.root, ctx.config.train, strategy=o.strategy, trials=o.trials,
+                budget=o.budget, budget_minutes=o.budget_minutes, pruner=o.pruner, storage=o.storage, study=o.study,
+                space=o.space, seed=o.seed, progress=ctx.progress)
+
+
+def _train_config(ctx: Context) -> TrainConfig:
+    """The train section, with the search's best settings when the tune stage is on."""
+    if not ctx.config.tune.enabled:
+        return ctx.config.train
+    changed = ctx.value("tune", TuneReport).best_overrides
+    return TrainConfig.from_dict(ctx.config.train.to_dict() | changed, "tune's best settings")
+
+
 def _train(ctx: Context) -> TrainResult:
-    return train(ctx.value("split", SplitDataset), ctx.run.root, ctx.config.train, progress=ctx.progress)
+    return train(ctx.value("split", SplitDataset), ctx.run.root, _train_config(ctx), progress=ctx.progress)
 
 
 def _resumable(ctx: Context) -> bool:
     """A killed training left its last checkpoint and fewer finished epochs than asked for."""
     done = len(ctx.run.read_history())
-    return ctx.run.last.is_file() and 0 < done < ctx.config.train.epochs
+    return ctx.run.last.is_file() and 0 < done < _train_config(ctx).epochs
 
 
 def _evaluate(ctx: Context) -> EvalReport:
@@ -176,7 +193,11 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("split", lambda ctx: (ctx.config.split, ctx.config.audit.near_threshold, ctx.data_hash), (), _split,
           lambda ctx: read_split(ctx.run.split_dir), lambda run: [run.split_dir],
           done=lambda run: (run.split_dir / MANIFEST).is_file()),
-    Stage("train", lambda ctx: ctx.config.train.to_dict(), ("split",), _train,
+    Stage("tune", lambda ctx: (ctx.config.tune, ctx.config.train.to_dict()), ("split",), _tune,
+          lambda ctx: ctx.run.read_tune(), lambda run: [run.tune.folder], done=lambda run: run.tune.report.is_file(),
+          resumable=lambda ctx: ctx.run.tune.database.is_file(), resume=_tune,
+          enabled=lambda config: config.tune.enabled),
+    Stage("train", lambda ctx: _train_config(ctx).to_dict(), ("split",), _train,
           lambda ctx: ctx.run.read_train_result(), lambda run: run.training_outputs(),
           done=lambda run: run.best.is_file() and run.result_file.is_file(), resumable=_resumable,
           resume=lambda ctx: resume(ctx.run.root, progress=ctx.progress)),

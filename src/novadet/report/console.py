@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from novadet.core.reports import (
 )
 from novadet.core.run import RunDir, StageOutcome
 from novadet.core.training import TrainConfig
+from novadet.core.tuning import TuneReport
 from novadet.data.split_folder import class_shares
 
 if TYPE_CHECKING:
@@ -217,6 +218,42 @@ def sufficiency_view(report: SufficiencyReport) -> Iterator[RenderableType]:
                        f"mAP50-95 {overall.p50:.3f} for all of them, measured {report.backtest.measured['all']:.3f};"
                        f" the P10-P90 band held the truth for {len(held)} of {len(report.backtest.predicted)} "
                        "curves", style="dim")
+
+
+TOP_TRIALS = 5
+
+
+def tune_view(report: TuneReport) -> Iterator[RenderableType]:
+    """The search in a few lines: what ran, the best trials' settings against the defaults, and the test score."""
+    states = ", ".join(f"{n} {s}" for s, n in Counter(t.state for t in report.trials).items())
+    yield Text.assemble(("Tuning ", "bold"), f"{report.strategy} with {report.pruner} pruning, study "
+                        f"{report.study!r}: {len(report.trials)} trials ({states}), {report.epochs_trained} epochs, "
+                        f"{report.seconds / 60:.1f} min; stopped by {report.stopped_by}")
+    ranked = sorted((t for t in report.trials if t.state == "complete"), key=lambda t: -(t.val_map50_95 or 0.0))
+    if ranked:
+        table = Table(title="Best trials (val mAP50-95)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        for col in ("trial", "val", "epochs", "settings"):
+            table.add_column(col, justify="left" if col == "settings" else "right")
+        for t in ranked[:TOP_TRIALS]:
+            shown = "novadet's defaults" if t.baseline else ", ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+            table.add_row(str(t.number), f"{t.val_map50_95:.4f}", str(t.epochs), shown)
+        yield table
+    for phase in report.phases:
+        ranges = "; ".join(f"{k} {_short(v[0])}-{_short(v[-1])}" if len(v) == 2 and not isinstance(v[0], str)
+                           else f"{k} {v}" for k, v in phase.ranges.items())
+        yield Text(f"  phase {phase.index} ({phase.trials} trials): {ranges}", style="dim", overflow="fold")
+    if report.best_trial is None or report.best_val_map50_95 is None:
+        yield Text("No trial finished; see the logs in tune/trials/.", style="red")
+        return
+    best, defaults = report.best_val_map50_95, report.baseline_val_map50_95
+    gain = "" if defaults is None else f" (defaults: {defaults:.4f}, {best - defaults:+.4f})"
+    test = "" if report.test_map50_95 is None else f"; test mAP50-95 {report.test_map50_95:.4f}, scored once"
+    yield Text.assemble(("best ", "bold"), f"trial {report.best_trial}: val mAP50-95 {best:.4f}{gain}{test}; "
+                        f"changed: {', '.join(report.best_overrides) or 'nothing'} (tune/best.yaml)")
+
+
+def _short(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def stage_line(outcome: StageOutcome) -> Text:

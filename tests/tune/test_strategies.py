@@ -1,0 +1,138 @@
+"""Each search strategy on a cheap synthetic objective (no training): the grid once and only once (two
+workers too), ``narrow`` closing in on the optimum, the pruner stopping a clearly worse trial, TPE starting
+from the defaults."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from novadet.core.run import RunDir, TuneFiles
+from novadet.core.training import TrainConfig
+from novadet.errors import ConfigError
+from novadet.tune import study as studies
+from novadet.tune.search import run_study
+from novadet.tune.space import Dim
+from novadet.tune.trial import Outcome, Reporter, _report_all
+
+BASE = TrainConfig(epochs=6, imgsz=320, focal_gamma=0.0)
+SPACE = {"focal_gamma": Dim(type="float", low=0.0, high=4.0), "imgsz": Dim(type="int", low=256, high=448, step=32)}
+OPTIMUM = {"focal_gamma": 3.1, "imgsz": 416}
+
+
+def score(config: TrainConfig) -> float:
+    """A smooth score peaking at OPTIMUM (0.8 there)."""
+    return 0.8 - 0.05 * (config.focal_gamma - OPTIMUM["focal_gamma"]) ** 2 \
+        - ((config.imgsz - OPTIMUM["imgsz"]) / 200) ** 2
+
+
+def fake_runner(reporter: Reporter, split_dir: Path, run: RunDir, config: TrainConfig, log: Path) -> Outcome:
+    """A "training" whose val score rises to ``score(config)`` over the epochs, reported like a real one."""
+    final = score(config)
+    rows = tuple({"epoch": float(e), "val_map50_95": final * (e + 1) / config.epochs} for e in range(config.epochs))
+    pruned = _report_all(reporter, rows, 0)  # type: ignore[arg-type]
+    run.root.mkdir(parents=True, exist_ok=True)
+    (run.root / "config.txt").write_text(repr(config.to_dict()))
+    return Outcome(final, config.epochs, pruned, 0.0)
+
+
+def _settings(tmp_path: Path, strategy: str, trials: int | None, pruner: str = "none",
+              budget_epochs: int | None = None) -> studies.Settings:
+    return studies.Settings(strategy=strategy, pruner=pruner, space={n: d.model_dump() for n, d in SPACE.items()},
+                            base=BASE.to_dict(), split_dir=str(tmp_path), trials=trials, budget_epochs=budget_epochs,
+                            seed=0)
+
+
+def _study(tmp_path: Path, settings: studies.Settings, url: str | None = None):  # type: ignore[no-untyped-def]
+    url = url or studies.storage_url(None, tmp_path / "run" / "tune" / "tune.db")
+    return studies.create(studies.open_storage(url), "s", settings), RunDir(tmp_path / "run").tune
+
+
+def _finished(study) -> list:  # type: ignore[no-untyped-def]
+    return [t for t in study.get_trials() if t.state.name in ("COMPLETE", "PRUNED") and not t.user_attrs.get("surplus")]
+
+
+def test_grid_runs_every_point_exactly_once(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "grid", None)
+    study, files = _study(tmp_path, settings)
+    assert run_study(study, settings, files, runner=fake_runner) == "grid"
+    points = [(t.params["focal_gamma"], t.params["imgsz"]) for t in _finished(study)]
+    assert sorted(points) == sorted((g, s) for g in (0.0, 2.0, 4.0) for s in (256, 352, 448))
+
+
+def _grid_worker(url: str, split_dir: str, run_dir: str) -> None:
+    opened, settings = studies.load(studies.open_storage(url), "s")
+    run_study(opened, settings, TuneFiles(Path(run_dir) / "tune"), runner=_slow_fake_runner, worker=True)
+
+
+def _slow_fake_runner(reporter: Reporter, split_dir: Path, run: RunDir, config: TrainConfig, log: Path) -> Outcome:
+    time.sleep(0.2)  # long enough that both workers are busy at once
+    return fake_runner(reporter, split_dir, run, config, log)
+
+
+def test_grid_with_two_workers_still_runs_each_point_once(tmp_path: Path) -> None:
+    url = f"journal:{tmp_path / 'study.journal'}"
+    settings = _settings(tmp_path, "grid", None)
+    _study(tmp_path, settings, url)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_grid_worker, args=(url, str(tmp_path), str(tmp_path / "run")))
+               for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    study, _ = studies.load(studies.open_storage(url), "s")
+    points = [(t.params["focal_gamma"], t.params["imgsz"]) for t in _finished(study)]
+    assert len(points) == 9 and len(set(points)) == 9
+    assert len({t.user_attrs["run"] for t in _finished(study)}) == 9
+
+
+def test_narrow_shrinks_its_ranges_around_the_optimum(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "narrow", 16)
+    study, files = _study(tmp_path, settings)
+    run_study(study, settings, files, runner=fake_runner)
+    ranges = [studies.phase_space(study, settings, phase) for phase in range(3)]
+    widths = [r["focal_gamma"].high - r["focal_gamma"].low for r in ranges]  # type: ignore[operator]
+    assert widths[0] == 4.0 and widths[1] < 4.0 and widths[2] <= widths[1]
+    last = ranges[2]
+    assert last["focal_gamma"].low <= OPTIMUM["focal_gamma"] <= last["focal_gamma"].high  # type: ignore[operator]
+    assert last["imgsz"].low <= OPTIMUM["imgsz"] <= last["imgsz"].high  # type: ignore[operator]
+    late = [t.params["focal_gamma"] for t in _finished(study) if t.user_attrs["phase"] >= 2]
+    assert late and all(last["focal_gamma"].low <= g <= last["focal_gamma"].high for g in late)  # type: ignore[operator]
+
+
+def test_the_pruner_stops_a_clearly_worse_trial(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "random", 10, pruner="median")
+    study, files = _study(tmp_path, settings)
+    run_study(study, settings, files, runner=fake_runner)
+    pruned = [t for t in study.get_trials() if t.state.name == "PRUNED"]
+    complete = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert pruned, "a median pruner over 10 random trials stops at least one"
+    best = max(t.value for t in complete)
+    assert all(max(t.intermediate_values.values()) < best for t in pruned)
+
+
+def test_without_a_pruner_nothing_is_pruned(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "random", 6, pruner="none")
+    study, files = _study(tmp_path, settings)
+    run_study(study, settings, files, runner=fake_runner)
+    assert {t.state.name for t in study.get_trials()} == {"COMPLETE"}
+
+
+def test_tpe_starts_from_the_defaults_and_stops_at_the_epoch_budget(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, "tpe", None, budget_epochs=5 * BASE.epochs)
+    study, files = _study(tmp_path, settings)
+    assert run_study(study, settings, files, runner=fake_runner) == "epochs"
+    first = study.get_trials()[0]
+    assert first.user_attrs["baseline"] and first.params == {"focal_gamma": 0.0, "imgsz": 320}
+    assert len(study.get_trials()) == 5
+
+
+def test_a_study_refuses_other_settings(tmp_path: Path) -> None:
+    _study(tmp_path, _settings(tmp_path, "tpe", 4))
+    with pytest.raises(ConfigError, match="exists with other settings \\(strategy\\)"):
+        _study(tmp_path, _settings(tmp_path, "random", 4))

@@ -22,6 +22,7 @@ from novadet.cli_app import (
     err,
     errors_to_exit,
     out,
+    read_yaml_mapping,
     settings_only,
     write_json_report,
 )
@@ -146,22 +147,10 @@ def _train_config(config_file: Path | None, settings: dict[str, Any]) -> TrainCo
     values = settings_only(settings)
     if config_file is None:
         return TrainConfig.from_dict(values, "command line")
-    loaded = _read_yaml_mapping(config_file)
+    loaded = read_yaml_mapping(config_file)
     loaded = loaded.get("train", loaded)
     loaded.update({k: v for k, v in values.items() if k in settings[TYPED_KEY]})
     return TrainConfig.from_dict(loaded, str(config_file))
-
-
-def _read_yaml_mapping(file: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{file}: expected a mapping of option: value")
-    return loaded
 
 
 @app.command("eval")

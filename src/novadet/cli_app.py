@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from novadet.cli_options import TYPED_KEY
-from novadet.errors import NovadetError
+from novadet.errors import ConfigError, NovadetError
 
 app = typer.Typer(
     name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -73,3 +73,16 @@ def write_json_report(file: Path | None, data: dict[str, Any]) -> None:
 def settings_only(settings: dict[str, Any]) -> dict[str, Any]:
     """The option values of a command, without the record of which were typed."""
     return {k: v for k, v in settings.items() if k != TYPED_KEY}
+
+
+def read_yaml_mapping(file: Path) -> dict[str, Any]:
+    """A YAML file of ``option: value``; a one-line ConfigError when it is not one."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{file}: expected a mapping of option: value")
+    return loaded

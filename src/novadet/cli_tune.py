@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from novadet.cli_app import JsonFile, app, errors_to_exit, out, settings_only, write_json_report
+from novadet.cli_app import JsonFile, app, errors_to_exit, out, read_yaml_mapping, settings_only, write_json_report
 from novadet.cli_options import TYPED_KEY, build, options
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError, NovadetError
@@ -95,14 +95,7 @@ def _split_of(config: RunConfig) -> Path:
 def _recipe(config_file: Path | None) -> TrainConfig:
     if config_file is None:
         return TrainConfig()
-    import yaml
-
-    try:
-        loaded = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_file}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{config_file}: expected a mapping of training options")
+    loaded = read_yaml_mapping(config_file)
     return TrainConfig.from_dict(loaded.get("train", loaded), str(config_file))
 
 

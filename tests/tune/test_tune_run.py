@@ -126,3 +126,14 @@ def test_a_bad_space_is_a_config_error_naming_the_dimension(tmp_path: Path) -> N
     config.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(app, ["tune", str(config)])
     assert result.exit_code == 2 and "tune.space.focal_gamma" in result.stderr and "low < high" in result.stderr
+
+
+def test_trials_that_keep_failing_stop_the_search_with_their_error(tmp_path: Path) -> None:
+    config = tune_config(tmp_path, trials=6)
+    raw = yaml.safe_load(config.read_text())
+    raw["tune"]["space"] = {"not_an_argument": {"type": "categorical", "choices": [1]}}  # every trial crashes
+    config.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["tune", str(config)])
+    assert result.exit_code == 2 and "the last trials all failed; the latest: training exited" in result.stderr
+    # the first trial is the recipe as it is (the dimension has no value there); the next three crash
+    assert [r["state"] for r in trials(tmp_path / "run")] == ["complete", "failed", "failed", "failed"]

@@ -17,18 +17,25 @@ from novadet.engines.runtimes import load_model, openvino_forward, precision_use
 from novadet.errors import ConfigError
 
 
-def assert_same_detections(expected: list[Detections], actual: list[Detections], *, top: int = 5,
+def assert_same_detections(expected: list[Detections], actual: list[Detections], *, min_conf: float = 0.02,
                            box_px: float = 0.1, score: float = 1e-3) -> None:
-    """The ``top`` most confident detections of each image agree: same class, box within ``box_px`` pixels and
-    score within ``score`` (boxes paired by IoU, so order ties do not matter)."""
+    """Every detection of either side above ``min_conf`` is on the other: same class, box within ``box_px``
+    pixels, score within ``score``. Below ``min_conf`` lie boxes of a few thousandths that NMS keeps or drops
+    on the last bit of a score, which says nothing about the export."""
     for a, b in zip(expected, actual, strict=True):
-        a, b = a[np.argsort(-a.confidence)[:top]], b[np.argsort(-b.confidence)[:top]]
-        assert len(a) == len(b) > 0
-        iou = box_iou(a.xyxy, b.xyxy)
-        for i, j in enumerate(iou.argmax(axis=1)):
-            assert iou[i, j] > 0.9 and a.class_id[i] == b.class_id[j], (a, b)
-            np.testing.assert_allclose(b.xyxy[j], a.xyxy[i], atol=box_px)
-            assert abs(float(b.confidence[j]) - float(a.confidence[i])) <= score
+        assert (a.confidence >= min_conf).any()
+        _each_found(a, b, min_conf, box_px, score)
+        _each_found(b, a, min_conf + score, box_px, score)
+
+
+def _each_found(a: Detections, b: Detections, min_conf: float, box_px: float, score: float) -> None:
+    a = a[a.confidence >= min_conf]
+    iou = box_iou(a.xyxy, b.xyxy)
+    for i in range(len(a)):
+        j = int(np.where(b.class_id == a.class_id[i], iou[i], -1.0).argmax())
+        assert iou[i, j] > 0.9 and a.class_id[i] == b.class_id[j], (a, b)
+        np.testing.assert_allclose(b.xyxy[j], a.xyxy[i], atol=box_px)
+        assert abs(float(b.confidence[j]) - float(a.confidence[i])) <= score
 
 
 def _images(run_dir: Path, count: int) -> list[np.ndarray]:
@@ -88,7 +95,8 @@ def test_half_stores_fp16_and_matches_torch(learned_run: Path, tmp_path: Path, f
     images = _images(learned_run, 4)
     torch_dets = load_model(run).predict_arrays(images)
     half_dets = load_model(run, artifact, precision="f32").predict_arrays(images)
-    assert_same_detections(torch_dets, half_dets, box_px=0.5, score=2e-3)
+    # FP16 weights (a 10-bit mantissa) move a confidence by a few thousandths
+    assert_same_detections(torch_dets, half_dets, box_px=0.5, score=5e-3)
     with pytest.raises(ConfigError, match="choose half or int8"):
         export(learned_run, ExportTarget(fmt, half=True, int8=True))  # type: ignore[arg-type]
 

@@ -161,7 +161,7 @@ def _narrowed(dim: Dim, seen: Sequence[float]) -> Dim:
     scale = math.log if dim.log else float
     unscale = math.exp if dim.log else float
     lo, hi = scale(dim.low), scale(dim.high)
-    pad = (hi - lo) / 4  # at most half the width per phase: a best quarter of few trials can miss the optimum
+    pad = (hi - lo) / 4  # a best quarter of few trials can sit beside the optimum: keep a margin
     low = unscale(max(lo, scale(min(seen)) - pad))
     high = unscale(min(hi, scale(max(seen)) + pad))
     if dim.type == "int":

@@ -181,7 +181,7 @@ def phase_space(study: optuna.Study, settings: Settings, phase: int) -> Space:
     done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if t.user_attrs.get("phase", 0) < phase and t.value is not None]
     done.sort(key=lambda t: t.value or 0.0, reverse=True)
-    best = [t.params for t in done[:max(1, math.ceil(len(done) / 4))]]
+    best = [t.params for t in done[:max(3, math.ceil(len(done) / 4))]]
     previous = phase_space(study, settings, phase - 1)
     ranges = shrink(previous, best)
     study.set_user_attr(key, {n: d.model_dump() for n, d in ranges.items()})

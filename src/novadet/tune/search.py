@@ -24,7 +24,7 @@ from novadet.data.split_folder import read_split
 from novadet.errors import ConfigError
 from novadet.tune import study as studies
 from novadet.tune.outputs import report, write_outputs
-from novadet.tune.space import Dim, apply, check_space, default_space, suggest
+from novadet.tune.space import Dim, apply, check_space, default_space, grid_points, suggest
 from novadet.tune.trial import Outcome, Reporter, TrialFailed, run_trial
 
 if TYPE_CHECKING:
@@ -106,10 +106,12 @@ def run_study(opened: optuna.Study, settings: studies.Settings, files: TuneFiles
     opened.sampler = studies.sampler(settings, worker=worker, start=len(opened.get_trials(deepcopy=False)))
     opened.pruner = studies.pruner(settings)
     objective = _objective(opened, settings, files, runner)
-    total = settings.trials or len(opened.get_trials(deepcopy=False)) or settings.planned
+    grid = len(grid_points(settings.dims)) if settings.strategy == "grid" else None
+    total = grid or settings.trials or settings.planned
     with progress_bar(f"Tuning ({settings.strategy})", total, enabled=progress) as advance:
         while True:
-            optuna.storages.fail_stale_trials(opened) if _has_heartbeat(opened) else None
+            if _has_heartbeat(opened):
+                optuna.storages.fail_stale_trials(opened)
             state = _State.of(opened, settings)
             reason = state.done(settings, deadline)
             if reason and not state.waiting:

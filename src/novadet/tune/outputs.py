@@ -102,11 +102,10 @@ def _test_score(files: TuneFiles, opened: optuna.Study, number: int, split: Spli
         return None
     from novadet.evaluate.evaluator import evaluate
 
-    run = files.folder / "trials" / str(opened.trials[number].user_attrs["run"])
-    known = RunDir(run).eval_files(RunDir(run).best).metrics
-    if known.is_file():
-        return RunDir(run).read_eval(RunDir(run).best).coco.map50_95
-    return evaluate(run, split, split="test").coco.map50_95
+    run = files.trial_run(int(opened.trials[number].user_attrs["run"]))
+    if run.eval_files(run.best).metrics.is_file():
+        return run.read_eval(run.best).coco.map50_95
+    return evaluate(run.root, split, split="test").coco.map50_95
 
 
 def _importances(opened: optuna.Study, complete: int) -> dict[str, float]:

@@ -144,7 +144,7 @@ def _objective(opened: optuna.Study, settings: studies.Settings, files: TuneFile
         history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
         original = history[0] if history else trial.number
         run = files.trial_run(original)
-        trial.set_user_attr("run", run.root.name)
+        trial.set_user_attr("run", original)  # the trial folder's number (a retry keeps its original's)
         try:
             outcome = runner(trial, split_dir, run, apply(base, params), files.trial_log(original))
         except TrialFailed as exc:
@@ -172,9 +172,10 @@ class _State:
         from optuna.trial import TrialState
 
         finished = running = waiting = epochs = 0
-        ended = [t.state for t in opened.get_trials(deepcopy=False) if t.state.is_finished()]
+        every = opened.get_trials(deepcopy=False)
+        ended = [t.state for t in every if t.state.is_finished()]
         failing = len(ended) >= FAILURES_TO_STOP and all(s is TrialState.FAIL for s in ended[-FAILURES_TO_STOP:])
-        for t in opened.get_trials(deepcopy=False):
+        for t in every:
             if t.user_attrs.get("surplus"):
                 continue
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
@@ -210,7 +211,7 @@ def _finished_here(opened: optuna.Study, files: TuneFiles) -> int:
     from optuna.trial import TrialState
 
     return sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not t.user_attrs.get("surplus")
-               and (files.folder / "trials" / str(t.user_attrs.get("run", ""))).is_dir()
+               and "run" in t.user_attrs and files.trial_run(int(t.user_attrs["run"])).root.is_dir()
                for t in opened.get_trials(deepcopy=False))
 
 

@@ -63,14 +63,18 @@ def _segment(run: RunDir, split_dir: Path, rng: random.Random, during_save: bool
         shutil.rmtree(run.root)
     for stale in run.weights_dir.glob(".*.partial") if run.weights_dir.is_dir() else []:
         stale.unlink()  # left by the previous kill; the next save writes it afresh
-    proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, mode, str(split_dir), str(run.root), str(EPOCHS)],
-                            env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + (30 if during_save else rng.uniform(1.0, 7.0))
-    before = _stamp(run.last)
-    while time.monotonic() < deadline and proc.poll() is None and not (during_save and _saving(run, before)):
-        time.sleep(0.001)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    log = run.root.parent / "segment.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, mode, str(split_dir), str(run.root), str(EPOCHS)],
+                                env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + (30 if during_save else rng.uniform(1.0, 7.0))
+        before = _stamp(run.last)
+        while time.monotonic() < deadline and proc.poll() is None and not (during_save and _saving(run, before)):
+            time.sleep(0.001)
+        if proc.poll() is None:  # not reaped yet, so the pid is still this process's
+            os.kill(proc.pid, signal.SIGKILL)
+        # a segment may end on its own only by finishing the training; any other exit is a failed resume
+        assert proc.wait() in (0, -signal.SIGKILL), f"{mode} failed: {log.read_text()[-2000:]}"
     return _partial(run)
 
 

@@ -179,6 +179,23 @@ def test_resume_after_kill_9(tiny_split: Path, tmp_path: Path) -> None:
     assert after.rows[:len(before) - 1] == before.rows[:len(before) - 1]  # finished epochs kept, not redone
 
 
+
+def test_resume_after_the_last_checkpoint_but_before_its_history_row(tiny_split: Path, tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    train(tiny_split, run.root, TrainConfig(epochs=2, imgsz=64, batch=8, device="cpu"))
+    full = run.read_history()
+    checkpoint = torch.load(run.last, map_location="cpu", weights_only=False)
+    checkpoint["epoch"] = 1  # the last epoch saved, not yet stripped: the kill struck before its history row
+    torch.save(checkpoint, run.last)
+    run.write_history(type(full)(full.rows[:1]))
+    result = resume(run.root)  # Ultralytics alone refuses: "training to 2 epochs is finished, nothing to resume"
+    assert result.epochs_done == 2 and run.read_history().rows == full.rows
+    finished = RunDir(tmp_path / "finished")
+    train(tiny_split, finished.root, TrainConfig(epochs=1, imgsz=64, batch=8, device="cpu"))
+    once = finished.read_history()
+    assert resume(finished.root).epochs_done == 1 and finished.read_history() == once  # a finished run stays so
+
+
 _DDP_WORKER = """
 import json, runpy, sys
 from novadet.engines.ultralytics.trainer import NovadetTrainer

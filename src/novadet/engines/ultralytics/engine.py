@@ -92,6 +92,9 @@ class UltralyticsEngine:
         if not run.last.is_file():
             raise ConfigError(f"{run.root}: nothing to resume (no {run.relative(run.last)})")
         config, view = record.config, run.engine_dir / _VIEW
+        saved = _epochs_saved(run.last)
+        if saved == 0 or saved >= config.epochs:  # finished, or killed after its last checkpoint, before its history
+            return _finished(run)
         plan = _plan(config, run, len(record.class_names), _train_images(view))
         return _fit(run, view, config, plan, resume=True, progress=progress)
 
@@ -201,6 +204,22 @@ def _fit(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: b
     return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
                        epochs_done=len(history), best_map50_95=history.best_map(),
                        wall_s=time.perf_counter() - start)
+
+
+def _epochs_saved(checkpoint: Path) -> int:
+    """How many epochs ``checkpoint`` holds; 0 for a finished one (Ultralytics strips its epoch to -1)."""
+    import torch
+
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False).get("epoch", -1)) + 1
+
+
+def _finished(run: RunDir) -> TrainResult:
+    """The result of a training whose every epoch is saved, its history caught up with Ultralytics' own log."""
+    from novadet.engines.ultralytics.trainer import sync_history
+
+    history = sync_history(run, run.train_dir / "results.csv")
+    return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
+                       epochs_done=len(history), best_map50_95=history.best_map(), wall_s=0.0)
 
 
 def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool) -> Any:

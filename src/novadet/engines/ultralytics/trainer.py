@@ -327,11 +327,18 @@ _COLUMNS = {"time": "time_s", "train/box_loss": "train_box_loss", "train/cls_los
 
 def _record_epoch(trainer: NovadetTrainer) -> None:
     """Rewrite the run's history from Ultralytics' results.csv (which survives a resume) in novadet's columns."""
-    with open(trainer.csv, newline="", encoding="utf-8") as fh:
+    history = sync_history(RunDir(trainer.extras.run_dir), Path(trainer.csv))
+    if trainer.on_epoch is not None and history.rows:
+        trainer.on_epoch(history.rows[-1])
+
+
+def sync_history(run: RunDir, results_csv: Path) -> History:
+    """Write ``run``'s history from Ultralytics' ``results_csv`` and return it. Also called on a resume whose
+    every epoch was saved: a kill after the last checkpoint but before its history row leaves nothing to train."""
+    with open(results_csv, newline="", encoding="utf-8") as fh:
         rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
     history = History.from_rows({"epoch": int(float(row["epoch"])) - 1,
                                  **{ours: row.get(theirs, "") for theirs, ours in _COLUMNS.items()}} for row in rows)
     history = History(tuple({int(row["epoch"] or 0): row for row in history.rows}.values()))  # a redone epoch wins
-    RunDir(trainer.extras.run_dir).write_history(history)
-    if trainer.on_epoch is not None and history.rows:
-        trainer.on_epoch(history.rows[-1])
+    run.write_history(history)
+    return history

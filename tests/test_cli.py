@@ -53,6 +53,18 @@ def test_bad_options_exit_2(tiny_yolo: Path, args: list[str], message: str) -> N
     assert code == 2 and message in err
 
 
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "onnx", "--int8", "accuracy-aware"], "accuracy-aware INT8 is OpenVINO's (NNCF): it needs format "
+                                                       "openvino"),
+    (["--format", "openvino", "--int8", "qdq"], "int8 must be one of off, ptq, accuracy-aware, auto, got 'qdq'"),
+])
+def test_bad_int8_modes_exit_2_before_any_work(tiny_trained_run: Path, args: list[str], message: str) -> None:
+    before = tree_fingerprint(tiny_trained_run)
+    code, _, err = invoke("export", str(tiny_trained_run), *args)
+    assert code == 2 and message in " ".join(err.split()) and len(err.strip().splitlines()) == 1
+    assert tree_fingerprint(tiny_trained_run) == before
+
 def test_audit_json_and_strict(defective_yolo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     root, _ = defective_yolo
     code, out, _ = invoke("audit", str(root), "--json", str(tmp_path / "a.json"), "--workers", "1")

@@ -183,11 +183,11 @@ def evaluate(
 
 @app.command()
 @errors_to_exit
-@options(ExportTarget, ExportOptions, EvalOptions, skip=("targets",))
+@options(ExportTarget, ExportOptions, EvalOptions, skip=("targets",), annotations={"int8": str})
 def export(run_dir: RunArg, **settings: Any) -> None:
     """Export the best checkpoint, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 
-    Example: novadet export runs/bccd --format openvino --int8
+    Example: novadet export runs/bccd --format openvino --int8 ptq (or accuracy-aware, or auto)
     """
     from novadet.deploy.export import export as run_export
 
@@ -198,11 +198,15 @@ def export(run_dir: RunArg, **settings: Any) -> None:
                                 max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
+    if gate.int8 == "accuracy-aware":
+        names = ", ".join(n.split("/")[0].removeprefix("__module.") for n in gate.float_layers) or "none"
+        out.print(f"Kept in float: {len(gate.float_layers)} of {gate.quantisable_layers} convolutions ({names}); "
+                  f"made in {gate.made_s:.0f} s", highlight=False)
     if gate.passed:
         out.print(f"Accepted: {artifact} (its gate record lies beside it)")
         return
     hint = " (OpenVINO ran it in its default precision; try --precision f32)" if target.format == "openvino" \
-        and not target.int8 and target.precision == "auto" else ""
+        and not target.quantized and target.precision == "auto" else ""
     err.print(f"[bold red]Refused[/]: {'; '.join(gate.reasons)}{hint}. Kept aside in {artifact}", highlight=False)
     raise typer.Exit(1)
 

@@ -11,6 +11,8 @@ from novadet.errors import ConfigError
 ExportFormat = Literal["onnx", "openvino", "tensorrt"]
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino", "tensorrt")
 RuntimePrecision = Literal["auto", "f32"]
+Int8Mode = Literal["off", "ptq", "accuracy-aware", "auto"]
+INT8_MODES: tuple[str, ...] = ("off", "ptq", "accuracy-aware", "auto")
 
 
 @dataclass(frozen=True)
@@ -20,15 +22,29 @@ class ExportTarget:
     format: ExportFormat = option("onnx", "onnx, openvino, or tensorrt (an NVIDIA GPU and the tensorrt package; "
                                   "untested by novadet's CI).")
     half: bool = option(False, "Store FP16 weights (and compute in FP16 on TensorRT).")
-    int8: bool = option(False, "INT8 calibrated on train images: NNCF for OpenVINO, ONNX Runtime QDQ for ONNX, "
-                        "TensorRT's calibrator.")
+    int8: Int8Mode | bool = option("off", "INT8 calibrated on train images. ptq (also: true): every layer; NNCF "
+                                   "for OpenVINO, ONNX Runtime QDQ for ONNX, TensorRT's calibrator. accuracy-aware "
+                                   "(OpenVINO): NNCF puts back in float the layers that cost the most val mAP "
+                                   "until the gate's limits hold. auto: ptq, then (OpenVINO) accuracy-aware if the "
+                                   "gate refuses it. off (also: false).")
     precision: RuntimePrecision = option("auto", "OpenVINO's compute precision: auto (its choice, bf16 on some "
                                          "CPUs) or f32.")
 
     def __post_init__(self) -> None:
+        if isinstance(self.int8, bool):  # the YAML and API spelling of ptq/off
+            object.__setattr__(self, "int8", "ptq" if self.int8 else "off")
+        if self.int8 not in INT8_MODES:
+            raise ConfigError(f"int8 must be one of {', '.join(INT8_MODES)}, got {self.int8!r}")
         if self.format not in EXPORT_FORMATS:
             raise ConfigError(f"export format {self.format!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}")
+        if self.int8 == "accuracy-aware" and self.format != "openvino":
+            raise ConfigError("accuracy-aware INT8 is OpenVINO's (NNCF): it needs format openvino")
         if self.precision not in ("auto", "f32"):
             raise ConfigError(f"precision must be auto or f32, got {self.precision!r}")
-        if self.half and self.int8:
+        if self.half and self.quantized:
             raise ConfigError("choose half or int8, not both")
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the artifact is INT8 (by either method)."""
+        return self.int8 != "off"

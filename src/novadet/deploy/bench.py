@@ -68,7 +68,7 @@ def pick(rows: list[ArtifactBench], *, threads: int, budget_ms: float | None, ra
     chosen = usable[0].artifact if usable else None
     advice = (f"{chosen}: fastest artifact that passed its gate and fits the budget" if chosen else
               "No artifact passed its gate and fits the budget: try a smaller --imgsz, a smaller model, "
-              "an INT8 export (novadet export RUN --format openvino --int8), or a larger budget.")
+              "an INT8 export (novadet export RUN --format openvino --int8 ptq), or a larger budget.")
     return BenchReport(threads, budget_ms, ram_mb, tuple(rows), pareto, chosen, advice)
 
 

@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from novadet.core.artifacts import ExportTarget
+from novadet.core.artifacts import ExportTarget, Int8Mode
 from novadet.core.dataset import SplitDataset
 from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
 from novadet.core.reports import CocoMetrics, GateResult
 from novadet.core.run import RunDir
 from novadet.data.split_folder import read_split
+from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
 from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
 from novadet.engines.base import get_head
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
 from novadet.evaluate.evaluator import evaluate
+
+AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware"), "onnx": ("ptq",),
+                                              "tensorrt": ("ptq",)}  # cheapest first
 
 
 def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: str = "test",
@@ -32,17 +37,27 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     The artifact is refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop``
     on a class. ``source_metrics`` (the source's score at the same settings) saves re-scoring it; ``data`` (the
     split the run trained on) saves reading it again. A refused artifact and its gate record go to the run's
-    refused folder, its evaluation likewise.
+    refused folder, its evaluation likewise. ``int8="auto"`` tries the methods of ``AUTO_INT8`` in turn and
+    returns the first one the gate accepts (each one tried keeps its gate record).
     """
     run = RunDir(Path(run_dir)).check()
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
     split_data = data or _split_of(run)
-    if target.int8 and target.format == "onnx":
-        artifact = _onnx_int8(run, split_data, calib_images)
-    else:
-        artifact = engine_for(run).export(run, target, calib_images=calib_images)
+    if target.int8 == "auto":
+        before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou,
+                                            progress=progress).coco
+        for method in AUTO_INT8[target.format]:  # the first the gate accepts; else the last one tried
+            artifact, gate = export(run.root, replace(target, int8=method), split=split, data=split_data,
+                                    calib_images=calib_images, max_drop=max_drop, max_class_drop=max_class_drop,
+                                    conf=conf, iou=iou, source_metrics=before, progress=progress)
+            if gate.passed:
+                break
+        return artifact, gate
+    start = time.perf_counter()
+    artifact, searched = _make(run, target, split_data, calib_images, max_drop, max_class_drop)
+    made_s = time.perf_counter() - start
     before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
     after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
                      precision=target.precision, progress=progress)
@@ -50,9 +65,24 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     if not gate.passed:
         artifact = _set_aside(artifact, run.refused_dir)
         _set_aside(run.eval_files(artifact).folder, run.eval_files(artifact, refused=True).folder.parent)
-    gate = replace(gate, artifact=str(artifact), source=str(run.best), split=split, precision=target.precision)
+    gate = replace(gate, artifact=str(artifact), source=str(run.best), split=split, precision=target.precision,
+                   int8=str(target.int8), made_s=round(made_s, 1))
+    if searched is not None:
+        gate = replace(gate, float_layers=searched.float_layers, quantisable_layers=searched.quantisable_layers)
     run.write_gate(artifact, gate)  # beside the artifact, refused ones included
     return artifact, gate
+
+
+def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: int, max_drop: float,
+          max_class_drop: float) -> tuple[Path, AccuracyAwareResult | None]:
+    """The artifact of ``target``, and the accuracy-aware search's record where it made it."""
+    if target.int8 == "accuracy-aware":
+        searched = accuracy_aware_openvino(run, split, calib_images=calib_images, max_drop=max_drop,
+                                           max_class_drop=max_class_drop)
+        return searched.artifact, searched
+    if target.quantized and target.format == "onnx":
+        return _onnx_int8(run, split, calib_images), None
+    return engine_for(run).export(run, target, calib_images=calib_images), None
 
 
 def _split_of(run: RunDir) -> SplitDataset:

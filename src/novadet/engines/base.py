@@ -44,6 +44,10 @@ class Head(Protocol):
         """Names of the ONNX graph's nodes an INT8 export must keep in float (the decode, say)."""
         ...
 
+    def openvino_float_ops(self, ops: Sequence[tuple[str, str]]) -> list[str]:
+        """Names of the OpenVINO model's ops, given as ``(name, type)``, that INT8 must keep in float."""
+        ...
+
 
 class Engine(Protocol):
     """A training engine. A second engine implements these and registers itself; nothing else changes."""

@@ -75,7 +75,11 @@ def onnx_forward(path: Path, threads: int | None = None) -> Forward:
 def openvino_forward(path: Path, precision: str = "auto", threads: int | None = None) -> Forward:
     """OpenVINO on the CPU, every core. ``precision="f32"`` stops it from running f32 models in bf16, which
     it does by default on CPUs with AMX or AVX-512 bf16. Images are run one at a time (static batch 1)."""
-    compiled = _compile_openvino(path, precision, threads)
+    return compiled_forward(_compile_openvino(path, precision, threads))
+
+
+def compiled_forward(compiled: Any) -> Forward:
+    """The forward pass of an OpenVINO ``CompiledModel`` of static batch 1, one image at a time."""
 
     def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
         per_image = [compiled([batch[i:i + 1]]) for i in range(len(batch))]

@@ -19,7 +19,7 @@ _FULL: dict[str, Any] = {
     "images": 300, "image_size": (320, 240),
     "train": {"epochs": 20, "imgsz": 320, "batch": 16},
     "export": {"targets": [{"format": "onnx"}, {"format": "openvino", "precision": "f32"},
-                           {"format": "openvino", "int8": True}], "calib_images": 100},
+                           {"format": "openvino", "int8": "auto"}], "calib_images": 100},
     "bench": {"runs": 20},
 }
 _FAST: dict[str, Any] = {

@@ -281,9 +281,10 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
         yield Text.assemble(("advice ", "bold"), (f"{code}: ", "cyan"), in_config_terms(message))
     for sentence in summary.data_needs:
         yield Text.assemble(("data ", "bold"), ("learning curve: ", "cyan"), sentence)
-    for artifact, passed, score in summary.exports:
+    for artifact, passed, score, made in summary.exports:
         verdict = ("accepted", "green") if passed else ("refused", "red")
-        yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}")
+        yield Text.assemble("export ", (f"{verdict[0]:<8}", verdict[1]), f" {artifact}  mAP50-95 {score:.3f}",
+                            (f"  ({made})" if made else "", "dim"))
     if summary.pick:
         accuracy = "" if summary.pick_map50_95 is None else f", mAP50-95 {summary.pick_map50_95:.3f}"
         yield Text.assemble(("pick ", "bold"), f"{summary.pick}: {summary.pick_ms:.1f} ms per image "

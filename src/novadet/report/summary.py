@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from novadet.core.reports import GateResult
 from novadet.core.run import RunDir
 
 
@@ -23,7 +24,7 @@ class RunSummary:
     map50: float
     ap_per_class: dict[str, float | None]
     advice: tuple[tuple[str, str], ...]  # (code, message)
-    exports: tuple[tuple[str, bool, float], ...]  # (artifact, passed the gate, mAP50-95)
+    exports: tuple[tuple[str, bool, float, str], ...]  # (artifact, passed the gate, mAP50-95, how it was made)
     pick: str | None
     pick_ms: float | None
     pick_map50_95: float | None
@@ -39,7 +40,7 @@ def summarize(run_dir: str | Path) -> RunSummary:
     for artifact in run.exported():
         gate = run.read_gate(artifact)
         if gate is not None:
-            exports.append((run.relative(artifact), gate.passed, gate.artifact_map50_95))
+            exports.append((run.relative(artifact), gate.passed, gate.artifact_map50_95, _made(gate)))
     picked = bench.picked()
     needs = run.read_sufficiency() if run.sufficiency_file.is_file() else None
     # the learning curves' per-class answer replaces the fixed instance target's
@@ -51,3 +52,13 @@ def summarize(run_dir: str | Path) -> RunSummary:
                       pick=bench.pick, pick_ms=picked.p50_ms if picked else None,
                       pick_map50_95=picked.map50_95 if picked else None, bench_advice=bench.advice,
                       data_needs=tuple(n.sentence for n in needs.classes) if needs else ())
+
+
+def _made(gate: GateResult) -> str:
+    """How an artifact was made, in a few words: its INT8 method, what stayed in float, and how long it took."""
+    parts = [] if gate.int8 == "off" else [f"INT8 {gate.int8}"]
+    if gate.int8 == "accuracy-aware":
+        parts.append(f"{len(gate.float_layers)} of {gate.quantisable_layers} convolutions in float")
+    if gate.made_s:
+        parts.append(f"made in {gate.made_s:.0f} s")
+    return ", ".join(parts)

@@ -149,9 +149,9 @@ class UltralyticsEngine:
         first CUDA GPU. ``half`` stores FP16 weights (``_fp16`` in the name). ``int8`` quantises OpenVINO (NNCF)
         or TensorRT, calibrated on up to ``calib_images`` train images of the run's own view.
         """
-        if target.int8 and target.format == "onnx":
+        if target.quantized and target.format == "onnx":
             raise ConfigError("the Ultralytics engine quantises OpenVINO and TensorRT; ONNX INT8 is novadet's own "
-                              "(novadet export --format onnx --int8)")
+                              "(novadet export --format onnx --int8 ptq)")
         weights = run.best
         extra: dict[str, Any] = {"dynamic": True, "simplify": True} if target.format == "onnx" else {}
         if target.format == "tensorrt":
@@ -159,7 +159,7 @@ class UltralyticsEngine:
             extra["device"] = 0
         if target.half:
             extra["quantize"] = 16
-        if target.int8:
+        if target.quantized:
             view = run.engine_dir / _VIEW
             extra.update(quantize=8, data=str(view / "data.yaml"), split="train",
                          fraction=min(1.0, calib_images / max(1, _train_images(view))))

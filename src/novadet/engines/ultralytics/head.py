@@ -45,5 +45,14 @@ class YoloHead:
         head = f"/model.{max(layers)}/"
         return [n.name for n in graph.node if head in n.name and n.op_type != "Conv"]
 
+    def openvino_float_ops(self, ops: Sequence[tuple[str, str]]) -> list[str]:
+        """The same decode in an OpenVINO graph of ``(name, type)`` ops: the Sigmoids and the ops of the last
+        layer's own decode (its DFL included), not its branches' convolutions (as Ultralytics' INT8 export)."""
+        layers = [int(m.group(1)) for name, _ in ops if (m := re.search(r"model\.(\d+)[./]", name))]
+        if not layers:
+            return []
+        own, dfl = f"model.{max(layers)}/", f"model.{max(layers)}.dfl"
+        return [name for name, kind in ops if kind == "Sigmoid" or own in name or dfl in name]
+
 
 HEAD = YoloHead()

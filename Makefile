@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune clean
+.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,14 @@ bench-sufficiency: $(STAMP)
 bench-tune: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	$(BIN)/python bench/tune_bench.py --split bench/out/bccd-split --epochs 12 --budget 8 --strategies tpe narrow
+
+# INT8 on the default BCCD run: OpenVINO f32, post-training and accuracy-aware INT8, ONNX f32 and INT8, each
+# gated on test and timed at 2 threads (the run about 11 minutes, then about 20).
+bench-int8: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	rm -rf bench/out/bccd-default
+	$(BIN)/novadet train bench/out/bccd-split -o bench/out/bccd-default
+	$(BIN)/python bench/int8_bench.py bench/out/bccd-default --repeats 3
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -52,7 +52,7 @@ def test_auto_stops_at_the_first_accepted_artifact(learned_run: Path, monkeypatc
         tried.append("accuracy-aware")
         out = run.export_dir / "best_int8aa_openvino_model"
         shutil.copytree(run.refused_dir / "best_int8_openvino_model", out, dirs_exist_ok=True)
-        return AccuracyAwareResult(out, ("x",), 10, 0.0)
+        return AccuracyAwareResult(out, ("x",), 10)
 
     monkeypatch.setattr(module, "accuracy_aware_openvino", stand_in)
     artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto"), split="val", calib_images=40,

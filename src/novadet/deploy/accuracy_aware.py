@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,10 @@ from typing import Any
 
 from novadet.core.artifacts import ExportTarget
 from novadet.core.dataset import DetectionDataset, SplitDataset
-from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
 from novadet.core.reports import CocoMetrics
 from novadet.core.run import RunDir
 from novadet.engines.base import Head, get_head
-from novadet.engines.predictor import preprocess, read_rgb
+from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.runtimes import compiled_forward
 from novadet.engines.telemetry import decline_openvino_telemetry
 from novadet.engines.train import engine_for
@@ -41,7 +39,6 @@ class AccuracyAwareResult:
     artifact: Path
     float_layers: tuple[str, ...]  # quantisable layers left in float (the head's, and those the search reverted)
     quantisable_layers: int
-    seconds: float
 
 
 def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: int, max_drop: float,
@@ -57,7 +54,6 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    start = time.perf_counter()
     record = run.read_train_record()
     imgsz, head = record.config.imgsz, get_head(record.engine)
     run.export_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +74,7 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     floating, total = float_layers(quantised)
-    return AccuracyAwareResult(out, floating, total, time.perf_counter() - start)
+    return AccuracyAwareResult(out, floating, total)
 
 
 class _ValMetric:
@@ -98,13 +94,10 @@ class _ValMetric:
         return metrics.map50_95 - self._penalty(metrics), None
 
     def score(self, compiled: Any, items: Iterable[int]) -> CocoMetrics:
+        """The unpenalised metrics of ``compiled`` on the val images numbered ``items``."""
         records = [self.val.records[i] for i in items]
-        forward = compiled_forward(compiled)
-        predictions = []
-        for record in records:
-            batch, boxes = preprocess([read_rgb(self.val.image_path(record))], self.imgsz)
-            decoded = self.head.decode(forward(batch), conf=EVAL_CONFIDENCE, iou=NMS_IOU, max_det=MAX_DETECTIONS)
-            predictions.append(boxes[0].to_image(decoded[0]))
+        predictor = Predictor(compiled_forward(compiled), self.head, self.imgsz)  # the evaluation's thresholds
+        predictions = predictor.predict([self.val.image_path(r) for r in records])
         return coco_metrics(self.val.with_records(records), predictions)
 
     def _penalty(self, metrics: CocoMetrics) -> float:

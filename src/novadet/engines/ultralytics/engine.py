@@ -217,7 +217,7 @@ def _finished(run: RunDir) -> TrainResult:
     """The result of a training whose every epoch is saved, its history caught up with Ultralytics' own log."""
     from novadet.engines.ultralytics.trainer import sync_history
 
-    history = sync_history(run, run.train_dir / "results.csv")
+    history = sync_history(run)
     return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
                        epochs_done=len(history), best_map50_95=history.best_map(), wall_s=0.0)
 

@@ -325,17 +325,20 @@ _COLUMNS = {"time": "time_s", "train/box_loss": "train_box_loss", "train/cls_los
             "lr/pg0": "lr"}
 
 
+_RESULTS_CSV = "results.csv"  # Ultralytics' own log (trainer.csv), in its save_dir: the run's train folder
+
+
 def _record_epoch(trainer: NovadetTrainer) -> None:
     """Rewrite the run's history from Ultralytics' results.csv (which survives a resume) in novadet's columns."""
-    history = sync_history(RunDir(trainer.extras.run_dir), Path(trainer.csv))
+    history = sync_history(RunDir(trainer.extras.run_dir))
     if trainer.on_epoch is not None and history.rows:
         trainer.on_epoch(history.rows[-1])
 
 
-def sync_history(run: RunDir, results_csv: Path) -> History:
-    """Write ``run``'s history from Ultralytics' ``results_csv`` and return it. Also called on a resume whose
+def sync_history(run: RunDir) -> History:
+    """Write ``run``'s history from Ultralytics' results.csv and return it. Also called on a resume whose
     every epoch was saved: a kill after the last checkpoint but before its history row leaves nothing to train."""
-    with open(results_csv, newline="", encoding="utf-8") as fh:
+    with open(run.train_dir / _RESULTS_CSV, newline="", encoding="utf-8") as fh:
         rows = [{k.strip(): v.strip() for k, v in row.items()} for row in csv.DictReader(fh)]
     history = History.from_rows({"epoch": int(float(row["epoch"])) - 1,
                                  **{ours: row.get(theirs, "") for theirs, ours in _COLUMNS.items()}} for row in rows)

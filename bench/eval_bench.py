@@ -21,7 +21,7 @@ from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
 from novadet.core.reports import COCO_STAT_NAMES
 from novadet.data.formats.coco import to_coco
-from novadet.evaluate.metrics import coco_metrics, coco_results
+from novadet.engines.metrics import coco_metrics, coco_results
 from novadet.evaluate.reference import pycocotools_eval
 
 

@@ -105,7 +105,7 @@ def test_the_literal_check_sees_what_it_should() -> None:
 
 def test_novadet_evaluate_is_the_verb_and_the_layer_still_imports() -> None:
     import novadet
-    from novadet.evaluate.metrics import coco_metrics
+    from novadet.evaluate.diagnose import diagnose
 
     assert callable(novadet.evaluate) and novadet.evaluate.__module__ == "novadet.evaluate.evaluator"
-    assert callable(coco_metrics)
+    assert callable(diagnose)

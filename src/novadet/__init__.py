@@ -3,7 +3,7 @@
 The public API; every CLI verb is a thin shell over the function of the same name. Each verb lives in
 its layer's package (``novadet.data.audit.audit``, ``novadet.deploy.export.export``, ...) and is
 re-exported here. ``novadet.evaluate`` and ``novadet.tune`` are the verbs; their layers' modules are imported
-by their full names (``from novadet.evaluate.metrics import coco_metrics``).
+by their full names (``from novadet.evaluate.diagnose import diagnose``).
 """
 
 from __future__ import annotations

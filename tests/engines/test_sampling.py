@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
+from novadet.engines.sampling import repeat_factors, repeated_indices
 
 
 def test_repeat_factors_follow_the_lvis_formula() -> None:

@@ -20,12 +20,12 @@ from novadet.core.dataset import DetectionDataset, SplitDataset
 from novadet.core.reports import CocoMetrics
 from novadet.core.run import RunDir
 from novadet.engines.base import Head, get_head
+from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.runtimes import compiled_forward
 from novadet.engines.telemetry import decline_openvino_telemetry
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
-from novadet.evaluate.metrics import coco_metrics
 
 ARTIFACT_TAG = "int8aa"  # in the artifact's name: best_int8aa_openvino_model
 MAX_REVERTS = 24  # layer groups put back in float at most: each costs a val pass, and a re-ranking when it hurt

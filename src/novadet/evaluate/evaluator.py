@@ -11,11 +11,11 @@ from novadet.core.reports import EvalReport
 from novadet.core.run import RunDir
 from novadet.data.formats import read_dataset
 from novadet.data.split_folder import MANIFEST, read_split
+from novadet.engines.metrics import coco_metrics
 from novadet.engines.runtimes import load_model
 from novadet.errors import ConfigError
 from novadet.evaluate.diagnose import diagnose
 from novadet.evaluate.matching import detection_quality
-from novadet.evaluate.metrics import coco_metrics
 from novadet.evaluate.report import write_report
 
 

@@ -26,8 +26,8 @@ from novadet.data.formats import yolo
 from novadet.data.formats.files import LinkMode
 from novadet.engines.base import Embed, Forward
 from novadet.engines.cpu import CpuPlan, plan_cpu, ram_cache_fits
+from novadet.engines.display import EpochDisplay
 from novadet.engines.ultralytics import environment
-from novadet.engines.ultralytics.display import EpochDisplay
 from novadet.engines.ultralytics.models import ModelSpec, mobilenetv2_yolo_cfg, model_spec
 from novadet.engines.weights import ResolvedWeights, given, resolve
 from novadet.errors import ConfigError, WeightsError

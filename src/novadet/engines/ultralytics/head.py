@@ -1,7 +1,7 @@
 """The YOLO Detect head's output layout, and how to decode it: numpy only, so deployments need no torch.
 
-The head gives (B, 4 + C, anchors): centre x, centre y, width, height in input pixels, then one score per
-class. Each anchor keeps its best class; boxes then go through class-wise NMS.
+The head gives novadet's dense layout (``engines/dense.py``): (B, 4 + C, anchors), boxes as centre and size in
+input pixels, then one score per class.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from novadet.core.boxes import nms
 from novadet.core.detections import Detections
+from novadet.engines.dense import decode_dense
 
 
 class YoloHead:
@@ -22,18 +22,8 @@ class YoloHead:
 
     def decode(self, outputs: Sequence[npt.NDArray[np.float32]], *, conf: float, iou: float,
                max_det: int) -> list[Detections]:
-        """Best class per anchor, boxes above ``conf``, class-wise NMS, at most ``max_det`` per image."""
-        out = []
-        for pred in outputs[0]:
-            scores_all = pred[4:].T
-            cls = scores_all.argmax(axis=1)
-            score = scores_all[np.arange(len(cls)), cls]
-            keep = score > conf
-            cx, cy, w, h = pred[:4, keep]
-            xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-            idx = nms(xyxy, score[keep], cls[keep], iou)[:max_det]
-            out.append(Detections(xyxy[idx], score[keep][idx], cls[keep][idx]))
-        return out
+        """The Detect head's output is the dense layout: (B, 4 + C, anchors)."""
+        return decode_dense(outputs, conf=conf, iou=iou, max_det=max_det)
 
     def float_nodes(self, graph: Any) -> list[str]:
         """Nodes of the last layer (the Detect head) that are not convolutions: its decode concatenates box

@@ -36,9 +36,9 @@ from novadet.core.atomic import commit, write_json
 from novadet.core.record import Record
 from novadet.core.run import RunDir
 from novadet.core.training import History
+from novadet.engines.sampling import repeat_factors, repeated_indices
 from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.models import load_mobilenet_backbone
-from novadet.engines.ultralytics.sampling import repeat_factors, repeated_indices
 
 environment.configure()  # before Ultralytics is first imported, whoever imports this module
 

@@ -1,4 +1,5 @@
-"""COCO detection metrics through faster-coco-eval, identical to pycocotools (tested to 1e-9).
+"""COCO detection metrics through faster-coco-eval, identical to pycocotools (tested to 1e-9): the one
+measure of every engine's per-epoch validation and of the `evaluate` verb.
 
 ``coco_metrics(ground_truth, predictions)`` takes a format-neutral dataset and one ``Detections``
 per record, and returns a frozen ``CocoMetrics`` with the twelve COCO numbers and AP per class.

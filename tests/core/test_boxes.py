@@ -55,3 +55,13 @@ def test_as_boxes_shapes() -> None:
     assert as_boxes([]).shape == (0, 4)
     with pytest.raises(ValueError, match="shape"):
         as_boxes([[1, 2, 3]])
+
+
+def test_nms_keeps_point_boxes_apart() -> None:
+    """Two zero-area boxes (an FCOS regression of all zeros) overlap nothing: both stay, with no 0/0 warning."""
+    from novadet.core.boxes import nms
+
+    boxes = np.array([[5, 5, 5, 5], [9, 9, 9, 9], [0, 0, 10, 10]], np.float32)
+    with np.errstate(all="raise"):
+        kept = nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), np.zeros(3, np.int64), 0.5)
+    assert kept.tolist() == [0, 1, 2]

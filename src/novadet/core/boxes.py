@@ -141,6 +141,7 @@ def nms(boxes: BoxArray, scores: npt.NDArray[np.float32], classes: npt.NDArray[n
         lt = np.maximum(b[i, :2], b[rest, :2])
         rb = np.minimum(b[i, 2:], b[rest, 2:])
         inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-        overlap = inter / (area[i] + area[rest] - inter)
+        union = area[i] + area[rest] - inter
+        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)  # a point box overlaps nothing
         order = rest[overlap <= iou]
     return np.array(keep, dtype=np.int64)

@@ -337,3 +337,27 @@ def test_the_tune_stage_feeds_its_best_settings_to_train(tiny_data: Path, tmp_pa
     assert len([t for t in tuned.trials if t.state == "complete"]) == 2
     again = _statuses(run(load_config(config_file)))
     assert again["tune"] == "skipped" and again["train"] == "skipped"
+
+
+def test_a_torchvision_run_goes_end_to_end_on_the_demo_data(tmp_path: Path) -> None:
+    """The fast demo's data and config with `train.engine: torchvision`, and the full demo's three exports
+    (ONNX, OpenVINO f32, OpenVINO INT8 auto): every stage runs, every artifact is gated and benched."""
+    from dataclasses import replace
+
+    from novadet.pipeline.config import DEFAULT_TARGETS
+    from novadet.pipeline.demo import prepare_demo
+
+    demo = prepare_demo(tmp_path / "demo", fast=True)
+    config = demo.model_copy(update={
+        "train": replace(demo.train, engine="torchvision", epochs=3),
+        "export": demo.export.model_copy(update={"targets": DEFAULT_TARGETS, "calib_images": 32})})
+    assert _statuses(run(config)) == dict.fromkeys(STAGES, "ran")
+    folder = RunDir(config.run_dir)
+    record = folder.read_train_record()
+    assert (record.engine, record.config.model) == ("torchvision", "fcos-mobilenetv2")
+    assert "no copyleft" in folder.read_provenance().licences
+    summary = summarize(config.run_dir)
+    names = sorted(Path(name).name for name, *_ in summary.exports)
+    assert names[:2] == ["best.onnx", "best_int8_openvino_model"] or names[1].startswith("best_int8aa")
+    assert len(names) == 3 and names[-1] == "best_openvino_model"
+    assert summary.map50_95 > 0.05 and summary.pick is not None

@@ -40,6 +40,6 @@ def test_from_dict_takes_yaml_scalars() -> None:
 
 
 def test_registry() -> None:
-    assert list_engines() == ["ultralytics"]
+    assert list_engines() == ["torchvision", "ultralytics"]
     with pytest.raises(ConfigError, match="unknown engine 'mmdet'"):
         get_engine("mmdet")

@@ -36,9 +36,10 @@ CACHES: tuple[str, ...] = ("auto", "ram", "none")
 class TrainConfig:
     """Every training option, validated; ``to_dict()`` is what a run's ``config.yaml`` records."""
 
-    engine: str = option("ultralytics", "Training engine; later verbs read it back from the run.")
-    model: str = option("mobilenetv2-yolo", "mobilenetv2-yolo, yolo11n, yolo11s, yolo26n, or a path to an "
-                        "Ultralytics .yaml/.pt.")
+    engine: str = option("ultralytics", "Training engine: ultralytics (AGPL-3.0) or torchvision (BSD-3-Clause); "
+                         "a model name implies it. Later verbs read it back from the run.")
+    model: str = option("mobilenetv2-yolo", "ultralytics: mobilenetv2-yolo, yolo11n, yolo11s, yolo26n, or a path to "
+                        "an Ultralytics .yaml/.pt; torchvision: fcos-mobilenetv2, retinanet-mobilenetv2.")
     weights: str = option("auto", "auto (the model's pretrained weights, found offline), none (random), or a file.")
     freeze: str = option("backbone", "backbone, none, or the number of leading layers to freeze (BatchNorm too).")
     unfreeze_at: int | None = option(None, "Epoch from which the frozen layers train too, or none.")
@@ -146,6 +147,7 @@ class Provenance(Record):
     frozen_layers: int
     weights: dict[str, str] | None  # name, sha256, licence, source, found_in, path
     compute: str = ""  # the arithmetic and layout used on the CPU, and why
+    licences: str = ""  # the licence chain from training code to shipped weights, and what it obliges
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,17 +86,19 @@ class Engine(Protocol):
 class _Entry:
     engine: str  # "module:attribute"
     head: str
+    models: tuple[str, ...]  # the catalogued model names it trains, its default first
 
 
 _ENGINES: dict[str, _Entry] = {}
 
 
-def register_engine(name: str, *, engine: str, head: str) -> None:
+def register_engine(name: str, *, engine: str, head: str, models: Sequence[str]) -> None:
     """Register an engine by name: ``engine`` and ``head`` are ``module:attribute`` references, imported on
-    first use (the head module must not import the engine's libraries). Each name once."""
+    first use (the head module must not import the engine's libraries); ``models`` are the catalogued model
+    names it trains, its default first. Each name once."""
     if name in _ENGINES:
         raise ValueError(f"engine {name!r} is already registered by {_ENGINES[name].engine}")
-    _ENGINES[name] = _Entry(engine, head)
+    _ENGINES[name] = _Entry(engine, head, tuple(models))
 
 
 def _load(reference: str) -> Any:
@@ -126,5 +128,23 @@ def list_engines() -> list[str]:
     return sorted(_ENGINES)
 
 
+def with_engine_implied(config: TrainConfig) -> TrainConfig:
+    """``config`` with the engine a catalogued model name implies (``--model fcos-mobilenetv2`` needs no
+    ``--engine``), or the chosen engine's default model where the model was left at the default."""
+    owner = next((name for name, entry in _ENGINES.items() if config.model in entry.models), None)
+    if owner is None or owner == config.engine:
+        return config
+    if config.engine == TrainConfig.engine:
+        return replace(config, engine=owner)
+    if config.model == TrainConfig.model:
+        return replace(config, model=_entry(config.engine).models[0])
+    raise ConfigError(f"model {config.model} is trained by the {owner} engine, not {config.engine}; "
+                      f"{config.engine} trains {', '.join(_entry(config.engine).models)}")
+
+
 register_engine("ultralytics", engine="novadet.engines.ultralytics.engine:ENGINE",
-                head="novadet.engines.ultralytics.head:HEAD")
+                head="novadet.engines.ultralytics.head:HEAD",
+                models=("mobilenetv2-yolo", "yolo11n", "yolo11s", "yolo26n"))
+register_engine("torchvision", engine="novadet.engines.torchvision.engine:ENGINE",
+                head="novadet.engines.torchvision.head:HEAD",
+                models=("fcos-mobilenetv2", "retinanet-mobilenetv2", "ssdlite-mobilenetv2"))

@@ -38,7 +38,7 @@ class EpochDisplay:
         """Show a finished epoch (a history row) on its bar."""
         if self._task is None:
             return
-        loss = sum(_num(row[c]) for c in TRAIN_LOSSES)
+        loss = sum(value for c in TRAIN_LOSSES if (value := row[c]) is not None)  # an engine may lack one
         text = (f"epoch {int(_num(row['epoch'])) + 1}/{self.epochs}  loss {loss:.3f}  "
                 f"val mAP50-95 {_num(row['val_map50_95']):.3f}  mAP50 {_num(row['val_map50']):.3f}")
         self._progress.update(self._task, description=text)

@@ -9,7 +9,7 @@ from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig, TrainResult
 from novadet.data.split_folder import read_split
-from novadet.engines.base import Engine, get_engine
+from novadet.engines.base import Engine, get_engine, with_engine_implied
 
 
 def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainConfig | None = None, *,
@@ -21,7 +21,7 @@ def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainCo
         config: Every training option; or give the options as keywords (``epochs=30``).
         progress: Draw one progress bar per epoch on stderr.
     """
-    config = config or TrainConfig.from_dict(options, "train options")
+    config = with_engine_implied(config or TrainConfig.from_dict(options, "train options"))
     data = split if isinstance(split, SplitDataset) else read_split(Path(split))
     run = RunDir(Path(run_dir))
     result = get_engine(config.engine).train(data, run, config, progress=progress)

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 clean
+.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ bench-tune: $(STAMP)
 
 # INT8 on the default BCCD run: OpenVINO f32, post-training and accuracy-aware INT8, ONNX f32 and INT8, each
 # gated on test and timed at 2 threads (the run about 11 minutes, then about 20).
+bench-engines: $(STAMP)
+	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
+	$(BIN)/python bench/engines_bench.py --split bench/out/bccd-split --budgets 12 --seeds 0
+	$(BIN)/python bench/engines_bench.py --split bench/out/bccd-split --budgets 50 --seeds 0 --models fcos
+
 bench-int8: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	rm -rf bench/out/bccd-default

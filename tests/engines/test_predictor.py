@@ -58,3 +58,14 @@ def test_numpy_nms_equals_torchvision() -> None:
         ours = nms(boxes, scores, classes, 0.6)
         theirs = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(classes), 0.6)
         assert ours.tolist() == theirs.numpy().tolist()
+
+
+def test_dense_decode_keeps_only_the_best_candidates_before_nms() -> None:
+    from novadet.engines.dense import decode_dense
+
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0, 1000, size=(2, 50))
+    pred = np.concatenate([centres, np.full((2, 50), 4.0), rng.uniform(0.01, 1, size=(1, 50))]).astype(np.float32)
+    kept = decode_dense([pred[None]], conf=0.001, iou=0.7, max_det=300, max_candidates=10)[0]
+    assert len(kept) == 10 and np.allclose(np.sort(kept.confidence), np.sort(pred[4])[-10:])
+    assert len(decode_dense([pred[None]], conf=0.001, iou=0.7, max_det=300)[0]) == 50

@@ -126,14 +126,21 @@ def test_run_records_say_the_engine_and_the_licence_chain(tiny_split: Path, tmp_
     assert provenance.weights is not None and provenance.weights["licence"] == "BSD-3-Clause"
 
 
-def test_retinanet_trains_and_predicts(tiny_split: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["retinanet-mobilenetv2", "ssdlite-mobilenetv2"])
+def test_the_other_detectors_train_predict_and_keep_their_backbone(tiny_split: Path, tmp_path: Path,
+                                                                    model: str) -> None:
     from novadet.engines.runtimes import load_model
 
-    train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 1}, model="retinanet-mobilenetv2"))
-    data = read_split(tiny_split)
-    detections = load_model(RunDir(tmp_path / "run"), conf=0.001).predict(
-        [data.val.image_path(r) for r in data.val.records[:2]])
+    train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 1}, model=model))  # type: ignore[arg-type]
+    run, data = RunDir(tmp_path / "run"), read_split(tiny_split)
+    detections = load_model(run, conf=0.001).predict([data.val.image_path(r) for r in data.val.records[:2]])
     assert len(detections) == 2 and all(len(d) > 0 for d in detections)
+    assert all(((d.class_id >= 0) & (d.class_id < 3)).all() for d in detections)  # SSD's background is not a class
+    pretrained = torch.load(resolve("mobilenet_v2_imagenet").path, weights_only=True)
+    stored = get_engine("torchvision").backbone_state(run.best)
+    assert len(stored) == 312 and all(np.array_equal(v, pretrained[k].numpy()) for k, v in stored.items())
+    embed = get_engine("torchvision").embed(run.best)(np.zeros((2, 3, 64, 64), np.float32))
+    assert embed.shape[0] == 2 and embed.shape[1] > 100
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -153,6 +160,7 @@ def test_the_model_name_implies_the_engine(given: dict[str, Any], expected: tupl
     ({"extra": {"mosaic": 1.0}}, "does not know option.*mosaic"),
     ({"extra": {"optimizer": "Lion"}}, "optimizer must be AdamW or SGD"),
     ({"class_weights": True}, "Ultralytics-engine option"),
+    ({"focal_gamma": 1.5}, "always train with focal loss"),
     ({"freeze": "10"}, "freezes the backbone or nothing"),
     ({"weights": "none"}, "would freeze random weights"),
 ])
@@ -161,3 +169,17 @@ def test_bad_options_are_config_errors_before_any_work(tiny_split: Path, tmp_pat
     with pytest.raises(ConfigError, match=message):
         train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, **options}))
     assert not (tmp_path / "run" / "train").exists()
+
+
+def test_a_step_with_a_non_finite_gradient_is_skipped_not_applied(tiny_split: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from novadet.engines.torchvision.models import Detector, ModelSpec
+
+    real = Detector.losses
+    monkeypatch.setattr(Detector, "losses", lambda self, *args, **kwargs: {
+        name: value * float("inf") for name, value in real(self, *args, **kwargs).items()})
+    train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 1}))  # type: ignore[arg-type]
+    torch.manual_seed(0)  # the training's seed: the same initial weights
+    initial = Detector(ModelSpec("fcos-mobilenetv2", 3, 64)).state_dict()
+    saved = torch.load(RunDir(tmp_path / "run").last, weights_only=True)["model"]
+    assert all(torch.equal(saved[k], initial[k]) for k in initial if ".head." in k)

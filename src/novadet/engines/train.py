@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainCo
     data = split if isinstance(split, SplitDataset) else read_split(Path(split))
     run = RunDir(Path(run_dir))
     result = get_engine(config.engine).train(data, run, config, progress=progress)
-    run.write_train_result(result)
+    _record(run, result)
     return result
 
 
@@ -33,8 +34,14 @@ def resume(run_dir: str | Path, *, progress: bool = False) -> TrainResult:
     """Continue the interrupted training in ``run_dir`` after its last finished epoch."""
     run = RunDir(Path(run_dir))
     result = engine_for(run).resume(run, progress=progress)
-    run.write_train_result(result)
+    _record(run, result)
     return result
+
+
+def _record(run: RunDir, result: TrainResult) -> None:
+    """Write the result; under ``torchrun`` (which sets RANK) only process 0 writes."""
+    if os.environ.get("RANK", "0") == "0":
+        run.write_train_result(result)
 
 
 def engine_for(run: RunDir) -> Engine:

@@ -33,6 +33,7 @@ from novadet.engines.display import EpochDisplay
 from novadet.engines.predictor import preprocess, read_rgb
 from novadet.engines.telemetry import decline_openvino_telemetry
 from novadet.engines.torchvision.data import PRESETS, SplitPart, transforms
+from novadet.engines.torchvision.distributed import Group, process_group
 from novadet.engines.torchvision.head import HEAD
 from novadet.engines.torchvision.loop import Loop, Settings, freeze
 from novadet.engines.torchvision.models import (
@@ -61,21 +62,13 @@ class TorchvisionEngine:
     name = "torchvision"
 
     def train(self, split: SplitDataset, run: RunDir, config: TrainConfig, *, progress: bool = True) -> TrainResult:
-        """Train into the new run folder ``run``."""
-        if run.train_dir.exists():
-            raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
-        settings, weights = _settings(config), _weights(config)
-        spec = ModelSpec(config.model, len(split.class_names), config.imgsz)
-        located = split if split.location else write_split_folder(
-            split, split.merged(), run.engine_dir / _SPLIT, near_threshold=0, groups=0, overwrite=True)
-        write_text(run.engine_dir / _CALIB, "\n".join(str(split.train.image_path(r)) for r in split.train.records))
-        run.write_train_record(TrainRecord(self.name, located.location, split.class_names, config.to_dict()))
-        run.write_provenance(Provenance(
-            engine=self.name, versions=_versions(), seed=config.seed, dataset_sha256=split.fingerprint(),
-            model=config.model, frozen_layers=len(list(Detector(spec).backbone.children())) if settings.frozen else 0,
-            weights=None if weights is None else weights.to_record(), compute=_plan(config).describe(),
-            licences=LICENCES))
-        return _fit(run, located, config, settings, weights, resume=False, progress=progress)
+        """Train into the new run folder ``run`` (under ``torchrun``, every process calls this; process 0
+        writes the records)."""
+        settings, weights, group = _settings(config), _weights(config), process_group()
+        if group.main:
+            split = _start(split, run, config, settings, weights)
+        group.barrier()
+        return _fit(run, split, config, settings, weights, group, resume=False, progress=progress)
 
     def resume(self, run: RunDir, *, progress: bool = True) -> TrainResult:
         """Continue the interrupted run after the last epoch ``last.pt`` holds."""
@@ -85,7 +78,7 @@ class TorchvisionEngine:
         if record.split_dir is None or not record.split_dir.is_dir():
             raise ConfigError(f"{run.root}: the split it trained on ({record.split_dir}) is gone; cannot resume")
         config = record.config
-        return _fit(run, read_split(record.split_dir), config, _settings(config), None, resume=True,
+        return _fit(run, read_split(record.split_dir), config, _settings(config), None, process_group(), resume=True,
                     progress=progress)
 
     def forward(self, checkpoint: Path, *, device: str = "cpu", threads: int | None = None) -> Forward:
@@ -101,16 +94,15 @@ class TorchvisionEngine:
         return forward
 
     def embed(self, checkpoint: Path, *, threads: int | None = None) -> Embed:
-        """The ImageNet backbone's last two returned stages, globally pooled (frozen, training does not move
-        them)."""
+        """The ImageNet backbone's last two maps, globally pooled (frozen, training does not move them)."""
         if threads:
             torch.set_num_threads(threads)
         model = detector_from(checkpoint)
 
         def embed(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
             with torch.inference_mode():
-                stages = list(model.backbone((torch.from_numpy(batch) - model.mean) / model.std).values())
-                return torch.cat([t.mean(dim=(2, 3)) for t in stages[-2:]], dim=1).numpy()
+                stages = model.backbone_maps(torch.from_numpy(batch))[-2:]
+                return torch.cat([t.mean(dim=(2, 3)) for t in stages], dim=1).numpy()
 
         return embed
 
@@ -143,8 +135,26 @@ class TorchvisionEngine:
         return {name: value.numpy() for name, value in backbone_tensors(saved["ema"]).items()}
 
 
+def _start(split: SplitDataset, run: RunDir, config: TrainConfig, settings: Settings,
+           weights: ResolvedWeights | None) -> SplitDataset:
+    """Check the run folder is new and write its records; the split, located on disk for a resume."""
+    if run.train_dir.exists():
+        raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
+    spec = ModelSpec(config.model, len(split.class_names), config.imgsz)
+    located = split if split.location else write_split_folder(
+        split, split.merged(), run.engine_dir / _SPLIT, near_threshold=0, groups=0, overwrite=True)
+    write_text(run.engine_dir / _CALIB, "\n".join(str(split.train.image_path(r)) for r in split.train.records))
+    run.write_train_record(TrainRecord(ENGINE.name, located.location, split.class_names, config.to_dict()))
+    run.write_provenance(Provenance(
+        engine=ENGINE.name, versions=_versions(), seed=config.seed, dataset_sha256=split.fingerprint(),
+        model=config.model, frozen_layers=len(list(Detector(spec).backbone.children())) if settings.frozen else 0,
+        weights=None if weights is None else weights.to_record(), compute=_plan(config).describe(),
+        licences=LICENCES))
+    return located
+
+
 def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settings, weights: ResolvedWeights | None,
-         *, resume: bool, progress: bool) -> TrainResult:
+         group: Group, *, resume: bool, progress: bool) -> TrainResult:
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     spec = ModelSpec(config.model, len(split.class_names), config.imgsz)
@@ -159,10 +169,10 @@ def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settin
     cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(len(split.train), config.imgsz))
     train_part = SplitPart(split.train, config.imgsz, transforms(PRESETS[config.augment], grayscale=config.grayscale),
                            cache=cache)
-    loop = Loop(model, train_part, split.val, run, settings, spec.to_dict())
+    loop = Loop(model, train_part, split.val, run, settings, spec.to_dict(), group)
     if resume:
         loop.restore(run.last)
-    with EpochDisplay(config.epochs, enabled=progress) as display:
+    with EpochDisplay(config.epochs, enabled=progress and group.main) as display:
         loop.fit(display)
     history = run.read_history()
     return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
@@ -172,28 +182,35 @@ def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settin
 
 def _settings(config: TrainConfig) -> Settings:
     """The loop's settings from the config; ``extra`` may set the optimiser's options, nothing else."""
-    if config.model not in MODELS:
-        raise ConfigError(f"the torchvision engine trains {', '.join(MODELS)}; got model {config.model!r}")
-    unknown = sorted(set(config.extra) - _LOOP_OPTIONS)
-    if unknown:
-        raise ConfigError(f"the torchvision engine does not know option(s) {', '.join(unknown)}; "
-                          f"it takes {', '.join(sorted(_LOOP_OPTIONS))}")
-    if config.class_weights:
-        raise ConfigError("--class-weights is an Ultralytics-engine option; torchvision's focal loss already "
-                          "down-weights the easy, frequent classes (use --sampler repeat-factor for rare ones)")
-    if config.freeze not in ("backbone", "none"):
-        raise ConfigError(f"the torchvision engine freezes the backbone or nothing; got freeze {config.freeze!r}")
-    if config.freeze == "backbone" and config.weights == "none":
-        raise ConfigError("--freeze backbone with --weights none would freeze random weights; "
-                          "use --freeze none to train from scratch")
-    if config.extra.get("optimizer", "AdamW") not in ("AdamW", "SGD"):
-        raise ConfigError(f"optimizer must be AdamW or SGD, got {config.extra['optimizer']!r}")
+    _check(config)
     plan = _plan(config)
     return Settings(epochs=config.epochs, batch=config.batch, seed=config.seed, frozen=config.freeze == "backbone",
                     unfreeze_at=config.unfreeze_at, backbone_lr_scale=config.backbone_lr_scale,
                     repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
-                    bf16=plan.bf16, channels_last=plan.channels_last, workers=_workers(config),
-                    **{k: v for k, v in config.extra.items()})
+                    bf16=plan.bf16, channels_last=plan.channels_last, workers=_workers(config), **config.extra)
+
+
+def _check(config: TrainConfig) -> None:
+    """A ConfigError for the first option this engine cannot honour."""
+    unknown = sorted(set(config.extra) - _LOOP_OPTIONS)
+    checks = [
+        (config.model in MODELS, f"the torchvision engine trains {', '.join(MODELS)}; got model {config.model!r}"),
+        (not unknown, f"the torchvision engine does not know option(s) {', '.join(unknown)}; "
+                      f"it takes {', '.join(sorted(_LOOP_OPTIONS))}"),
+        (not config.class_weights, "--class-weights is an Ultralytics-engine option; torchvision's focal loss "
+                                   "already down-weights the easy, frequent classes (or use --sampler repeat-factor)"),
+        (not config.focal_gamma, "--focal-gamma is an Ultralytics-engine option; torchvision's FCOS and RetinaNet "
+                                 "always train with focal loss (gamma 2, alpha 0.25)"),
+        (config.freeze in ("backbone", "none"),
+         f"the torchvision engine freezes the backbone or nothing; got freeze {config.freeze!r}"),
+        (config.freeze != "backbone" or config.weights != "none",
+         "--freeze backbone with --weights none would freeze random weights; use --freeze none to train from scratch"),
+        (config.extra.get("optimizer", "AdamW") in ("AdamW", "SGD"),
+         f"optimizer must be AdamW or SGD, got {config.extra.get('optimizer')!r}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
 
 
 def _plan(config: TrainConfig) -> Any:

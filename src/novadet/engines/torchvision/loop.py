@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -33,9 +34,12 @@ from novadet.engines.display import EpochDisplay
 from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, read_rgb
 from novadet.engines.torchvision.data import PRESETS, SplitPart, collate, epoch_order, transforms
+from novadet.engines.torchvision.distributed import Group, shards
 from novadet.engines.torchvision.head import HEAD
 from novadet.engines.torchvision.models import Detector
 
+log = logging.getLogger(__name__)
+Batch = tuple[Tensor, list[dict[str, Tensor]]]
 EMA_DECAY, EMA_TAU = 0.9999, 2000.0  # decay ramps up over the first updates: d = decay * (1 - exp(-n / tau))
 GRAD_CLIP = 10.0
 FINAL_LR = 0.01  # cosine decay ends at this share of the initial learning rate
@@ -86,8 +90,9 @@ class Loop:
     """One training of ``model`` on ``train`` (validated on ``val``) into ``run``."""
 
     def __init__(self, model: Detector, train: SplitPart, val: DetectionDataset, run: RunDir, settings: Settings,
-                 spec: dict[str, Any]) -> None:
+                 spec: dict[str, Any], group: Group | None = None) -> None:
         self.model, self.train, self.val, self.run, self.s, self.spec = model, train, val, run, settings, spec
+        self.group = group or Group()
         self.ema = Ema(model)
         self.optimizer = _optimizer(model, settings)
         self.history: list[dict[str, float | None]] = []
@@ -95,6 +100,7 @@ class Loop:
         self.start_epoch = 0
         self._val_images = [read_rgb(val.image_path(r)) for r in val.records]
         self._elapsed = 0.0
+        self.skipped = 0  # optimiser steps skipped for a non-finite gradient
 
     def restore(self, checkpoint: Path) -> None:
         """Continue from ``last.pt``: weights, EMA, optimizer, history; the history file is rewritten from it."""
@@ -108,7 +114,8 @@ class Loop:
         if self.s.unfreeze_at is not None and self.start_epoch >= self.s.unfreeze_at:
             _unfreeze(self.model)
         self.optimizer.load_state_dict(saved["optimizer"])
-        self.run.write_history(History.from_rows(self.history))
+        if self.group.main:
+            self.run.write_history(History.from_rows(self.history))
 
     def fit(self, display: EpochDisplay) -> None:
         torch.manual_seed(self.s.seed)
@@ -117,40 +124,55 @@ class Loop:
             if self.s.unfreeze_at is not None and epoch == self.s.unfreeze_at:
                 _unfreeze(self.model)
             losses = self._train_epoch(epoch, display)
-            row = {"epoch": float(epoch), **losses, **self._validate(), "lr": self.optimizer.param_groups[1]["lr"]}
-            self._elapsed += time.perf_counter() - started
-            row["time_s"] = self._elapsed
-            self.history.append(row)
-            self._save(epoch, row)
-            display.epoch_done(History.from_rows([row]).rows[0])
+            if self.group.main:
+                row = {"epoch": float(epoch), **losses, **self._validate(),
+                       "lr": self.optimizer.param_groups[1]["lr"]}
+                self._elapsed += time.perf_counter() - started
+                row["time_s"] = self._elapsed
+                self.history.append(row)
+                self._save(epoch, row)
+                display.epoch_done(History.from_rows([row]).rows[0])
+            self.group.barrier()
 
     def _train_epoch(self, epoch: int, display: EpochDisplay) -> dict[str, float | None]:
         torch.manual_seed(self.s.seed * 1000 + epoch)  # the augmentations of this epoch, resumed or not
         order = epoch_order(self.train.part, epoch, self.s.seed, self.s.repeat_threshold)
-        batches = _batches(self.train, order, self.s)
-        per_epoch = math.ceil(len(order) / self.s.batch)
+        steps = list(shards(order, self.s.batch, self.group))
+        batches = _batches(self.train, [mine for mine, _ in steps if mine], self.s)
         self.model.train()
         self.model.backbone.eval()  # frozen BatchNorm: its statistics never move, frozen or not
         totals: dict[str, float] = {}
-        for step, (images, targets) in enumerate(batches):
-            self._set_lr(epoch * per_epoch + step, per_epoch)
-            losses = self._step(images, targets)
+        for step, (mine, share) in enumerate(steps):
+            self._set_lr(epoch * len(steps) + step, len(steps))
+            losses = self._step(next(batches) if mine else None, share, list(totals))
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + value
-            display.batch_done(epoch, per_epoch, sum(losses.values()))
-        return _loss_columns({k: v / max(1, per_epoch) for k, v in totals.items()}, "train")
+            display.batch_done(epoch, len(steps), sum(losses.values()))
+        if self.skipped:
+            log.warning("epoch %d: %d optimiser step(s) so far skipped for a non-finite gradient", epoch + 1,
+                        self.skipped)
+        return _loss_columns({k: v / max(1, len(steps)) for k, v in totals.items()}, "train")
 
-    def _step(self, images: Tensor, targets: list[dict[str, Tensor]]) -> dict[str, float]:
-        if self.s.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        losses = self.model.losses(images, targets, bf16=self.s.bf16)
-        total = sum(losses.values(), torch.zeros(()))
+    def _step(self, batch: Batch | None, share: float, names: list[str]) -> dict[str, float]:
+        """One optimiser step on this process's slice of a global batch (``None``: an empty slice, which only
+        joins the averaging), every process's gradients averaged by their share."""
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], GRAD_CLIP)
-        self.optimizer.step()
-        self.ema.update(self.model)
-        return {k: float(v.detach()) for k, v in losses.items()}
+        losses = {name: 0.0 for name in names}
+        if batch is not None:
+            images, targets = batch
+            if self.s.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            parts = self.model.losses(images, targets, bf16=self.s.bf16)
+            sum(parts.values(), torch.zeros(())).backward()  # type: ignore[no-untyped-call]
+            losses = {k: float(v.detach()) for k, v in parts.items()}
+        losses = self.group.average(self.model, losses, share)
+        norm = nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], GRAD_CLIP)
+        if torch.isfinite(norm):  # else skip the step, as AMP's gradient scaler does, rather than poison the weights
+            self.optimizer.step()
+            self.ema.update(self.model)
+        else:
+            self.skipped += 1
+        return losses
 
     def _set_lr(self, iteration: int, per_epoch: int) -> None:
         total, warmup = self.s.epochs * per_epoch, max(1, round(self.s.warmup_epochs * per_epoch))
@@ -224,10 +246,9 @@ def _unfreeze(model: Detector) -> None:
             module.requires_grad_(True)
 
 
-def _batches(part: SplitPart, order: list[int], s: Settings) -> Iterator[tuple[Tensor, list[dict[str, Tensor]]]]:
-    loader = DataLoader(torch.utils.data.Subset(part, order), batch_size=s.batch, shuffle=False, collate_fn=collate,
-                        num_workers=s.workers, persistent_workers=False)
-    yield from loader
+def _batches(part: SplitPart, batches: list[list[int]], s: Settings) -> Iterator[Batch]:
+    loader = DataLoader(part, batch_sampler=batches, collate_fn=collate, num_workers=s.workers)
+    return iter(loader)
 
 
 def _numpy_forward(model: Detector) -> Callable[[npt.NDArray[np.float32]], list[npt.NDArray[np.float32]]]:

@@ -21,8 +21,10 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.image_list import ImageList
 from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.models.detection.ssd import SSD
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 
+from novadet.engines.torchvision.ssdlite import build_ssdlite, ssd_losses
 from novadet.errors import ConfigError
 
 RETURN_LAYERS = {"6": "0", "13": "1", "18": "2"}  # MobileNetV2 features at strides 8, 16, 32
@@ -49,13 +51,13 @@ class ModelSpec:
         return cls(str(values["name"]), int(values["num_classes"]), int(values["imgsz"]))
 
 
-MODELS = ("fcos-mobilenetv2", "retinanet-mobilenetv2")
+MODELS = ("fcos-mobilenetv2", "retinanet-mobilenetv2", "ssdlite-mobilenetv2")
 
 
 class Detector(nn.Module):
     """A torchvision FCOS or RetinaNet whose forward pass ends in the dense layout."""
 
-    det: Any  # torchvision's FCOS or RetinaNet: its backbone, head, anchor generator, box coder and losses
+    det: Any  # torchvision's FCOS, RetinaNet or SSD: its backbone, head, anchor generator, box coder and losses
     mean: Tensor
     std: Tensor
 
@@ -67,10 +69,11 @@ class Detector(nn.Module):
         self.det = _build(spec)
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
-        with torch.no_grad():
-            features = self.features(torch.zeros(1, 3, spec.imgsz, spec.imgsz))
+        with torch.no_grad():  # in eval mode: SSDlite's BatchNorm cannot train on one image's 1x1 maps
+            features = self.eval().features(torch.zeros(1, 3, spec.imgsz, spec.imgsz))
             images = ImageList(torch.zeros(1, 3, spec.imgsz, spec.imgsz), [(spec.imgsz, spec.imgsz)])
             anchors = self.det.anchor_generator(images, features)[0]
+        self.train()
         self.level_sizes = [f.shape[2] * f.shape[3] * self.det.anchor_generator.num_anchors_per_location()[0]
                             for f in features]
         self.decode = DenseDecode(spec.name.split("-")[0], self.det.box_coder, anchors)
@@ -79,6 +82,13 @@ class Detector(nn.Module):
     def backbone(self) -> nn.Module:
         """The ImageNet MobileNetV2 features (the part that may be frozen)."""
         return cast(nn.Module, self.det.backbone.body)
+
+    def backbone_maps(self, x: Tensor) -> list[Tensor]:
+        """The ImageNet backbone's own maps of a [0, 1] RGB batch, before any trained layer (for drift checks)."""
+        x = (x - self.mean) / self.std
+        if isinstance(self.det, SSD):
+            return list(self.det.backbone(x).values())[:2]
+        return list(self.backbone(x).values())
 
     def features(self, x: Tensor) -> list[Tensor]:
         """FPN levels P3..P7 of a [0, 1] RGB batch."""
@@ -94,6 +104,8 @@ class Detector(nn.Module):
         anchors = [self.decode.anchors] * len(targets)
         if isinstance(self.det, FCOS):
             result: dict[str, Tensor] = self.det.compute_loss(targets, outputs, anchors, self.level_sizes)
+        elif isinstance(self.det, SSD):
+            result = ssd_losses(self.det, targets, outputs, anchors)
         else:
             result = self.det.compute_loss(targets, outputs, anchors)
         return result
@@ -122,12 +134,14 @@ class DenseDecode(nn.Module):
             batch = regression.shape[0]
             boxes = self.box_coder.decode_single(regression.reshape(-1, 4), self.anchors.repeat(batch, 1))
             boxes = boxes.reshape(batch, -1, 4)
-            scores = torch.sigmoid(logits)
+            scores = torch.softmax(logits, dim=-1)[..., 1:] if self.kind == "ssdlite" else torch.sigmoid(logits)
         size = boxes[..., 2:] - boxes[..., :2]
         return torch.cat([boxes[..., :2] + size / 2, size, scores], dim=2).permute(0, 2, 1)
 
 
 def _build(spec: ModelSpec) -> Any:
+    if spec.name.startswith("ssdlite"):
+        return build_ssdlite(spec.num_classes, spec.imgsz)
     backbone = BackboneWithFPN(mobilenet_v2().features, RETURN_LAYERS, IN_CHANNELS, FPN_CHANNELS,
                                extra_blocks=Fp32P6P7(FPN_CHANNELS, FPN_CHANNELS))
     common: dict[str, Any] = {"min_size": spec.imgsz, "max_size": spec.imgsz}  # unused: Detector skips the transform

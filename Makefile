@@ -72,6 +72,7 @@ bench-engines: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	$(BIN)/python bench/engines_bench.py --split bench/out/bccd-split --budgets 12 --seeds 0
 	$(BIN)/python bench/engines_bench.py --split bench/out/bccd-split --budgets 50 --seeds 0 --models fcos
+	$(BIN)/python bench/torchvision_speed.py --split bench/out/bccd-split --repeats 3
 
 bench-int8: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODELS = {"ultralytics": "mobilenetv2-yolo", "fcos": "fcos-mobilenetv2", "retinanet": "retinanet-mobilenetv2"}
+MODELS = {"ultralytics": "mobilenetv2-yolo", "fcos": "fcos-mobilenetv2", "retinanet": "retinanet-mobilenetv2",
+          "ssdlite": "ssdlite-mobilenetv2"}
 
 
 def _train(split: Path, out: Path, model: str, epochs: int, seed: int) -> tuple[Any, float]:
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--budgets", nargs="+", type=int, default=[12], help="Ultralytics epochs per budget")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--models", nargs="+", choices=["fcos", "retinanet"], default=["fcos", "retinanet"])
+    parser.add_argument("--models", nargs="+", choices=list(MODELS)[1:], default=list(MODELS)[1:])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = parser.parse_args()

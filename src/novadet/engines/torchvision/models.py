@@ -9,6 +9,7 @@ with every engine, so an exported graph keeps a dynamic batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -152,7 +153,11 @@ def _build(spec: ModelSpec) -> Any:
     # Three scales an octave apart from twice the stride: small objects at small input sizes get anchors
     sizes = tuple(tuple(int(s * 2 * 2 ** (k / 3)) for k in range(3)) for s in STRIDES)
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(STRIDES))
-    head = RetinaNetHead(FPN_CHANNELS, anchors.num_anchors_per_location()[0], spec.num_classes)
+    # torchvision's "v2" RetinaNet head: GroupNorm in its towers and a GIoU box loss. Without them it had learned
+    # next to nothing in 5 epochs on BCCD (val mAP50-95 0.002, measured), where FCOS, which has both, had 0.40.
+    head = RetinaNetHead(FPN_CHANNELS, anchors.num_anchors_per_location()[0], spec.num_classes,
+                         norm_layer=partial(nn.GroupNorm, 32))
+    head.regression_head._loss_type = "giou"
     return RetinaNet(backbone, spec.num_classes, anchor_generator=anchors, head=head, **common)
 
 

@@ -65,6 +65,19 @@ def test_bad_int8_modes_exit_2_before_any_work(tiny_trained_run: Path, args: lis
     assert code == 2 and message in " ".join(err.split()) and len(err.strip().splitlines()) == 1
     assert tree_fingerprint(tiny_trained_run) == before
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--target-flops", "1.5"], "--target-flops is the share of FLOPs to keep, between 0 and 1; got 1.5"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--target-flops", "0.2"], "so --target-flops 0.2 cannot be reached; add --backbone"),
+])
+def test_bad_prune_options_exit_2_and_leave_the_run_alone(tiny_trained_run: Path, tmp_path: Path, args: list[str],
+                                                         message: str) -> None:
+    before = tree_fingerprint(tiny_trained_run)
+    code, _, err = invoke("prune", str(tiny_trained_run), "-o", str(tmp_path / "pruned"), *args)
+    assert code == 2 and message in " ".join(err.split()) and len(err.strip().splitlines()) == 1
+    assert tree_fingerprint(tiny_trained_run) == before and not (tmp_path / "pruned" / "train").exists()
+
+
 def test_audit_json_and_strict(defective_yolo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     root, _ = defective_yolo
     code, out, _ = invoke("audit", str(root), "--json", str(tmp_path / "a.json"), "--workers", "1")

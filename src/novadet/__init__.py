@@ -19,6 +19,7 @@ from novadet.data.split import split
 from novadet.data.split_folder import read_split
 from novadet.deploy.bench import bench
 from novadet.deploy.export import export
+from novadet.deploy.prune import prune
 from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
 from novadet.evaluate.evaluator import evaluate
@@ -52,6 +53,7 @@ __all__ = [
     "evaluate",
     "export",
     "load_config",
+    "prune",
     "read_dataset",
     "read_split",
     "resume",

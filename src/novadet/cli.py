@@ -297,7 +297,8 @@ def _class_targets(items: list[str]) -> dict[str, float]:
     return targets
 
 
-# novadet tune lives in its own module; importing it registers the command here, after sufficiency.
+# novadet prune and tune live in their own modules; importing them registers the commands here.
+import novadet.cli_compress  # noqa: E402
 import novadet.cli_tune  # noqa: E402, F401
 
 

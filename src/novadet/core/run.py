@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from novadet.core.atomic import write_json, write_text
+from novadet.core.compression import PruneReport
 from novadet.core.record import Record
 from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.training import History, Provenance, TrainRecord, TrainResult
@@ -207,6 +208,11 @@ class RunDir:
         return self.weights_dir / "last.pt"
 
     @property
+    def prune_file(self) -> Path:
+        """A pruned run's record: what was removed, and what it cost and bought against its source."""
+        return self.root / "prune.json"
+
+    @property
     def eval_root(self) -> Path:
         return self.root / "eval"
 
@@ -357,6 +363,12 @@ class RunDir:
 
     def read_tune(self) -> TuneReport:
         return self._read(self.tune.report, TuneReport)
+
+    def write_prune(self, report: PruneReport) -> None:
+        write_json(self.prune_file, report.to_dict())
+
+    def read_prune(self) -> PruneReport:
+        return self._read(self.prune_file, PruneReport)
 
     def write_stages(self, stages: dict[str, StageRecord]) -> None:
         write_json(self.stages_file, {name: record.to_dict() for name, record in stages.items()})

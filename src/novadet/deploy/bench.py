@@ -38,21 +38,21 @@ def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float |
     """
     run = RunDir(Path(run_dir)).check()
     record = run.read_train_record()
-    image = _bench_image(record.split_dir)
+    image = bench_image(record.split_dir)
     threads = threads or os.cpu_count() or 1
     rows = []
     for artifact in [run.best, *run.exported()]:
         passed, score, gated_at = _gate(run, artifact)
-        m = _measure_in_fresh_process(run, artifact, image, threads, precision or gated_at, runs)
+        m = measure_in_fresh_process(run, artifact, image, threads, precision or gated_at, runs)
         fits = (budget_ms is None or m["p50_ms"] <= budget_ms) and (ram_mb is None or m["peak_rss_mb"] <= ram_mb)
         rows.append(ArtifactBench(run.relative(artifact), m["precision"], m["p50_ms"], m["p95_ms"], m["bare_p50_ms"],
-                                  m["ips_b1"], m["ips_b8"], m["peak_rss_mb"], _size_mb(artifact), score, passed, fits))
+                                  m["ips_b1"], m["ips_b8"], m["peak_rss_mb"], size_mb(artifact), score, passed, fits))
     report = pick(rows, threads=threads, budget_ms=budget_ms, ram_mb=ram_mb)
     run.write_bench(report)
     return report
 
 
-def _bench_image(split_dir: Path | None) -> Path:
+def bench_image(split_dir: Path | None) -> Path:
     """The first test image of the run's split (the first image at all when there is no test split)."""
     if split_dir is None:
         raise ConfigError("this run was trained on a split that was never written to a folder; bench needs an image")
@@ -122,7 +122,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _measure_in_fresh_process(run: RunDir, artifact: Path, image: Path, threads: int, precision: str,
+def measure_in_fresh_process(run: RunDir, artifact: Path, image: Path, threads: int, precision: str,
                               runs: int) -> dict[str, Any]:
     args = [sys.executable, "-m", "novadet.deploy.bench", str(run.root), str(artifact), str(image), str(threads),
             precision, str(runs)]
@@ -131,7 +131,7 @@ def _measure_in_fresh_process(run: RunDir, artifact: Path, image: Path, threads:
     return measured
 
 
-def _size_mb(path: Path) -> float:
+def size_mb(path: Path) -> float:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     return sum(p.stat().st_size for p in files) / 1e6
 
@@ -152,7 +152,7 @@ def _dominates(a: ArtifactBench, b: ArtifactBench) -> bool:
     return a.p50_ms <= b.p50_ms and a.map50_95 >= b.map50_95 and (a.p50_ms < b.p50_ms or a.map50_95 > b.map50_95)
 
 
-if __name__ == "__main__":  # the fresh process of _measure_in_fresh_process
+if __name__ == "__main__":  # the fresh process of measure_in_fresh_process
     run_arg, artifact_arg, image_arg, threads_arg, precision_arg, runs_arg = sys.argv[1:7]
     print(json.dumps(measure(RunDir(Path(run_arg)), Path(artifact_arg), Path(image_arg), int(threads_arg),
                              precision_arg, int(runs_arg))))

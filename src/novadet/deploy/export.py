@@ -44,7 +44,7 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
-    split_data = data or _split_of(run)
+    split_data = data or split_of(run)
     if target.int8 == "auto":
         before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou,
                                             progress=progress).coco
@@ -85,7 +85,7 @@ def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: 
     return engine_for(run).export(run, target, calib_images=calib_images), None
 
 
-def _split_of(run: RunDir) -> SplitDataset:
+def split_of(run: RunDir) -> SplitDataset:
     folder = run.read_train_record().split_dir
     if folder is None:
         raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder")

@@ -12,12 +12,13 @@ import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from novadet.core.artifacts import ExportTarget
+from novadet.core.compression import PruneStats
 from novadet.core.dataset import SplitDataset
 from novadet.core.detections import Detections
 from novadet.core.run import RunDir
@@ -79,6 +80,16 @@ class Engine(Protocol):
     def backbone_state(self, checkpoint: Path) -> dict[str, npt.NDArray[Any]]:
         """The pretrained backbone's tensors as a checkpoint holds them, named as in the pretrained file
         (to check that a frozen backbone stayed bit-identical)."""
+        ...
+
+
+@runtime_checkable
+class Pruner(Protocol):
+    """An engine that can also prune: remove whole channels from a trained model, then fine-tune it."""
+
+    def prune(self, source: RunDir, run: RunDir, split: SplitDataset, *, target_flops: float, backbone: bool,
+              epochs: int, progress: bool = True) -> tuple[PruneStats, TrainResult]:
+        """Prune ``source.best`` to ``target_flops`` of its MACs and fine-tune it into the new run ``run``."""
         ...
 
 

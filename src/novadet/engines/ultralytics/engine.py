@@ -19,6 +19,7 @@ import yaml
 
 from novadet.core.artifacts import ExportTarget
 from novadet.core.atomic import staged_dir, write_text
+from novadet.core.compression import PruneStats
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
@@ -50,6 +51,7 @@ GRAYSCALE_P = 0.2
 _EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 _VIEW = "data"  # the YOLO view, in the run's engine folder
 _MODEL_YAML = "model.yaml"
+_PRUNED = "pruned.pt"  # a pruned model, in the run's engine folder: its training starts from it
 
 
 _UNPLANNED = CpuPlan(bf16=False, channels_last=False, why="")
@@ -66,6 +68,7 @@ class _Plan:
     pretrained_arg: str | None
     cpu: CpuPlan = _UNPLANNED
     cache: bool = False  # decoded training images kept in RAM
+    start_model: Path | None = None  # a saved module to start from as it is (a pruned model)
 
 
 class UltralyticsEngine:
@@ -97,6 +100,29 @@ class UltralyticsEngine:
             return _finished(run)
         plan = _plan(config, run, len(record.class_names), _train_images(view))
         return _fit(run, view, config, plan, resume=True, progress=progress)
+
+    def prune(self, source: RunDir, run: RunDir, split: SplitDataset, *, target_flops: float, backbone: bool,
+              epochs: int, progress: bool = True) -> tuple[PruneStats, TrainResult]:
+        """Remove channels from ``source``'s best model until ``target_flops`` of its MACs remain (the neck and
+        head; the backbone too if ``backbone``, which then trains unfrozen), and fine-tune what is left for
+        ``epochs`` into the new run folder ``run``, with ``source``'s recipe."""
+        from novadet.engines.ultralytics.prune import prune_checkpoint
+
+        if run.train_dir.exists():
+            raise ConfigError(f"{run.root}: already holds a training run; prune into another folder")
+        record = source.read_train_record()
+        config = replace(record.config, epochs=epochs, unfreeze_at=None,
+                         freeze="none" if backbone else record.config.freeze)
+        spec = model_spec(config.model)
+        stats = prune_checkpoint(source.best, run.engine_dir / _PRUNED, target_flops=target_flops,
+                                 imgsz=config.imgsz, backbone=backbone,
+                                 backbone_layers=spec.backbone_layers if spec else 0)
+        view = _write_view(split, run)
+        plan = _plan(config, run, len(split.class_names), len(split.train))
+        run.write_train_record(TrainRecord(self.name, split.location, split.class_names, config.to_dict()))
+        run.write_provenance(replace(source.read_provenance(), versions=_versions(), compute=plan.cpu.describe(),
+                                     frozen_layers=plan.frozen_layers))
+        return stats, _fit(run, view, config, plan, resume=False, progress=progress)
 
     def forward(self, checkpoint: Path, *, device: str = "cpu", threads: int | None = None) -> Forward:
         """The checkpoint's forward pass (a TensorRT ``.engine`` runs on the first CUDA GPU)."""
@@ -231,7 +257,8 @@ def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resum
            focal_gamma=config.focal_gamma,
            repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
            grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
-           workers=config.workers, bf16=plan.cpu.bf16, channels_last=plan.cpu.channels_last).save()
+           workers=config.workers, bf16=plan.cpu.bf16, channels_last=plan.cpu.channels_last,
+           start_model=plan.start_model).save()
     overrides = _overrides(config, view, run, plan)
     if resume:
         overrides.update(resume=str(run.last), model=str(run.last))
@@ -303,7 +330,11 @@ def _tagged(name: str, tag: str) -> str:
 def _plan(config: TrainConfig, run: RunDir, num_classes: int, train_images: int) -> _Plan:
     cpu = plan_cpu(config.precision, config.channels_last, on_cpu=_on_cpu(config.device))
     cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(train_images, config.imgsz))
-    return replace(_model_plan(config, run, num_classes), cpu=cpu, cache=cache)
+    plan = _model_plan(config, run, num_classes)
+    pruned = run.engine_dir / _PRUNED
+    if pruned.is_file():  # a pruned run, new or resumed: its model no longer matches any YAML
+        plan = replace(plan, model_arg=str(pruned), backbone_weights=None, pretrained_arg=None, start_model=pruned)
+    return replace(plan, cpu=cpu, cache=cache)
 
 
 def _on_cpu(device: str) -> bool:

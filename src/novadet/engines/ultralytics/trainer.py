@@ -73,6 +73,7 @@ class Extras(Record):
     workers: int | None
     bf16: bool = False  # bf16 autocast on the CPU
     channels_last: bool = False  # channels-last model and batches on the CPU
+    start_model: Path | None = None  # start from this checkpoint's module as saved (a pruned one), never its YAML
 
     def save(self) -> None:
         write_json(RunDir(self.run_dir).engine_dir / EXTRAS_FILE, self.to_dict())
@@ -167,6 +168,19 @@ class NovadetTrainer(DetectionTrainer):
                                 ("on_fit_epoch_end", _record_epoch)):
             if callback not in self.callbacks[event]:  # the multi-GPU launcher passes them back in
                 self.add_callback(event, callback)
+
+    def setup_model(self) -> dict[str, Any] | None:
+        """Ultralytics rebuilds a checkpoint's model from its YAML and copies the tensors that fit; a pruned
+        model no longer fits its YAML, so it starts from the saved module itself (a resume, from last.pt's)."""
+        if self.extras.start_model is None:
+            return super().setup_model()  # type: ignore[no-any-return]
+        from ultralytics.nn.tasks import load_checkpoint
+
+        model, checkpoint = load_checkpoint(self.args.model if self.resume else self.extras.start_model)
+        for parameter in model.parameters():
+            parameter.requires_grad = parameter.dtype.is_floating_point
+        self.model = model
+        return checkpoint if self.resume else None
 
     def get_model(self, cfg: Any = None, weights: Any = None, verbose: bool = True) -> DetectionModel:
         model: DetectionModel = super().get_model(cfg=cfg, weights=weights, verbose=False)

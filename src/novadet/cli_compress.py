@@ -17,7 +17,7 @@ def prune(
     run_dir: RunArg,
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="New run folder for the pruned model.",
                                           show_default=False)],
-    target_flops: Annotated[float, typer.Option(help="Share of the model's FLOPs to keep (0-1).")] = 0.5,
+    target_flops: Annotated[float, typer.Option(help="Share of the model's FLOPs to keep (0-1).")] = 0.7,
     backbone: Annotated[bool, typer.Option("--backbone", help="Prune the pretrained backbone too (then trained "
                                            "unfrozen); without it only the neck and head lose channels.")] = False,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with the run's recipe.")] = 10,

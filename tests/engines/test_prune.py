@@ -60,3 +60,15 @@ def test_a_target_the_neck_and_head_cannot_reach_is_a_config_error(tiny_trained_
     with pytest.raises(ConfigError, match="add --backbone"):
         prune(tiny_trained_run, tmp_path / "out", target_flops=0.3, epochs=1)
     assert not (tmp_path / "out" / "train").exists()
+
+
+def test_an_engine_that_cannot_prune_says_so_before_any_work(tiny_trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "fcos-run"
+    shutil.copytree(tiny_trained_run, run)
+    config = RunDir(run).config_file
+    config.write_text(config.read_text().replace("engine: ultralytics", "engine: torchvision"))
+    with pytest.raises(ConfigError, match="the torchvision engine cannot prune yet"):
+        prune(run, tmp_path / "out", target_flops=0.8, epochs=1)
+    assert not (tmp_path / "out").exists()

@@ -27,7 +27,7 @@ from novadet.evaluate.evaluator import evaluate
 LATENCY_RUNS = 30
 
 
-def prune(run_dir: str | Path, out_dir: str | Path, *, target_flops: float = 0.5, backbone: bool = False,
+def prune(run_dir: str | Path, out_dir: str | Path, *, target_flops: float = 0.7, backbone: bool = False,
           epochs: int = 10, split: str = "test", threads: int = 2, max_drop: float = MAX_OVERALL_DROP,
           max_class_drop: float = MAX_CLASS_DROP, timing: bool = True, progress: bool = False) -> PruneReport:
     """Prune the best model of ``run_dir`` to ``target_flops`` of its MACs, fine-tune it for ``epochs`` into

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from novadet import read_split, resume, split, train
+from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig
 from novadet.data.synthetic import make_dataset
@@ -74,7 +75,7 @@ def test_frozen_backbone_stays_bit_identical_offline(tiny_split: Path, tmp_path:
     best = torch.load(RunDir(tmp_path / "run").best, weights_only=False)["model"]
     assert _differing(best, pretrained, cast=torch.Tensor.half) == []  # Ultralytics stores fp16
     assert no_network == []
-    assert torch.get_num_threads() == os.cpu_count()  # Ultralytics alone would use cores - 1
+    assert torch.get_num_threads() == usable_cores()  # Ultralytics alone would use cores - 1
     settings = Path(os.environ["NOVADET_CACHE"]) / "ultralytics" / "Ultralytics" / "settings.json"
     assert settings.is_file() and os.environ["YOLO_CONFIG_DIR"] == str(settings.parent.parent)
 

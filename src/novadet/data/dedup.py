@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from novadet.core.hardware import usable_cores
 
 DEFAULT_NEAR_THRESHOLD = 6
 """Hamming distance (of 64 bits) at or below which two images are near duplicates."""
@@ -74,7 +75,7 @@ def scan_images(paths: Sequence[Path], *, workers: int | None = None,
 
     ``on_progress`` is called with the number of images done since the last call.
     """
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cores()
     if workers == 1 or len(paths) < 32:
         return [_tick(scan_image(p), on_progress) for p in paths]
     chunk = max(1, min(64, len(paths) // (workers * 8)))

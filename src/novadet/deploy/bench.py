@@ -8,7 +8,6 @@ fastest artifact that passed its accuracy gate and fits the budget.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from novadet.core.detections import DEPLOY_CONFIDENCE
+from novadet.core.hardware import usable_cores
 from novadet.core.reports import ArtifactBench, BenchReport
 from novadet.core.run import RunDir
 from novadet.data.split_folder import read_split
@@ -39,7 +39,7 @@ def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float |
     run = RunDir(Path(run_dir)).check()
     record = run.read_train_record()
     image = bench_image(record.split_dir)
-    threads = threads or os.cpu_count() or 1
+    threads = threads or usable_cores()
     rows = []
     for artifact in [run.best, *run.exported()]:
         passed, score, gated_at = _gate(run, artifact)

@@ -7,7 +7,6 @@ OpenVINO deployment imports neither torch nor the engine's library.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
+from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.engines.base import Forward, get_engine, get_head
 from novadet.engines.predictor import Predictor
@@ -41,7 +41,7 @@ def load_model(run: RunDir, artifact: Path | None = None, *, precision: str = "a
 def forward_for(artifact: Path, engine: str, *, precision: str = "auto", threads: int | None = None) -> Forward:
     """The forward pass of ``artifact`` (a native checkpoint, .onnx, OpenVINO IR or TensorRT .engine);
     ``precision`` applies to OpenVINO, ``threads`` (default: every core) to the CPU runtimes."""
-    threads = threads or os.cpu_count() or 1
+    threads = threads or usable_cores()
     if artifact.suffix in _NATIVE:
         return get_engine(engine).forward(artifact, threads=threads)
     if artifact.suffix == ".onnx":
@@ -61,7 +61,7 @@ def onnx_forward(path: Path, threads: int | None = None) -> Forward:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.intra_op_num_threads = threads or usable_cores()
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
@@ -95,7 +95,7 @@ def _compile_openvino(path: Path, precision: str, threads: int | None) -> Any:
     if precision not in ("auto", "f32"):
         raise ConfigError(f"precision must be auto or f32, got {precision!r}")
     xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
-    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(threads or os.cpu_count() or 1)}
+    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(threads or usable_cores())}
     if precision == "f32":
         config["INFERENCE_PRECISION_HINT"] = "f32"
     return ov.Core().compile_model(str(xml), "CPU", config)

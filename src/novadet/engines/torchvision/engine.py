@@ -7,7 +7,6 @@ OpenVINO IR converted from it; OpenVINO INT8 goes through NNCF with the decode k
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -24,6 +23,7 @@ import torch
 from novadet.core.artifacts import ExportTarget
 from novadet.core.atomic import write_text
 from novadet.core.dataset import SplitDataset
+from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
 from novadet.data.split_folder import read_split, write_split_folder
@@ -223,7 +223,7 @@ def _workers(config: TrainConfig) -> int:
     """Data-loader processes: as asked, else none on two cores or fewer (the model step needs them)."""
     if config.workers is not None:
         return config.workers
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     return 0 if cores <= 2 else min(4, cores // 2)
 
 

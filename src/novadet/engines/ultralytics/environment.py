@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from novadet.core.cache import cache_dir
+from novadet.core.hardware import usable_cores
 from novadet.engines.telemetry import decline_openvino_telemetry
 
 _FONTS = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -33,7 +34,7 @@ def configure() -> None:
     _keep_pil_open()
     import torch
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(usable_cores())
 
 
 def _keep_pil_open() -> None:

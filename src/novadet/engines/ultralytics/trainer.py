@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from novadet.core.atomic import commit, write_json
+from novadet.core.hardware import usable_cores
 from novadet.core.record import Record
 from novadet.core.run import RunDir
 from novadet.core.training import History
@@ -50,7 +50,7 @@ from ultralytics.utils import DEFAULT_CFG, torch_utils  # noqa: E402
 
 # select_device() (trainer start, final validation) sets torch's threads to this module global, which
 # Ultralytics makes cores - 1: on a 2-core machine, half the CPU. novadet trains on every core.
-torch_utils.NUM_THREADS = os.cpu_count() or 1
+torch_utils.NUM_THREADS = usable_cores()
 
 
 EXTRAS_FILE = "trainer_extras.json"  # in the run's engine folder

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines clean
+.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,10 +61,13 @@ bench-sufficiency: $(STAMP)
 	$(BIN)/novadet train bench/out/bccd-split -o bench/out/bccd-default
 	$(BIN)/python bench/sufficiency_bench.py bench/out/bccd-default
 
-# Hyper-parameter search on BCCD at eight 12-epoch trainings per strategy (about 25 minutes each).
+# Hyper-parameter search on BCCD at eight 12-epoch trainings per strategy (about 25 minutes each), then
+# Ultralytics' own model.tune() at the same budget (about 90 minutes: its trainings use one thread here).
 bench-tune: $(STAMP)
 	$(BIN)/novadet split ../shared/data/bccd -o bench/out/bccd-split --seed 0 --overwrite
 	$(BIN)/python bench/tune_bench.py --split bench/out/bccd-split --epochs 12 --budget 8 --strategies tpe narrow
+	$(BIN)/python bench/ultralytics_tune_bench.py --split bench/out/bccd-split \
+		--template bench/out/tune/tpe/tune/trials/0000 --epochs 12 --iterations 8
 
 # INT8 on the default BCCD run: OpenVINO f32, post-training and accuracy-aware INT8, ONNX f32 and INT8, each
 # gated on test and timed at 2 threads (the run about 11 minutes, then about 20).
@@ -79,6 +82,10 @@ bench-int8: $(STAMP)
 	rm -rf bench/out/bccd-default
 	$(BIN)/novadet train bench/out/bccd-split -o bench/out/bccd-default
 	$(BIN)/python bench/int8_bench.py bench/out/bccd-default --repeats 3
+
+# Structured pruning of the 50-epoch Ultralytics run that `make bench-engines` trains (about 15 minutes).
+bench-prune: $(STAMP)
+	$(BIN)/python bench/prune_bench.py bench/out/engines/ultralytics-50-0 --epochs 10 --repeats 3
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ PTQ, else accuracy-aware), scored on test against the unpruned model, and timed 
 threads, ``--repeats`` times.
 
 Usage: python bench/prune_bench.py RUN [--epochs 10] [--repeats 3] [--out bench/out/prune] [--skip-training]
+       [--timing-only]
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out/prune"))
     parser.add_argument("--skip-training", action="store_true", help="reuse the pruned runs already in --out")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only time what the runs in --out already hold (train and export with --repeats 0 "
+                             "first, then time on a quiet machine)")
     args = parser.parse_args()
     from novadet import ExportTarget, RunDir, evaluate, export, prune
 
-    runs = {"unpruned": RunDir(args.run)}
+    runs = {"unpruned": RunDir(args.run), **{name: RunDir(args.out / name) for name in VARIANTS}}
+    if args.timing_only:
+        for (name, artifact), p50 in sorted(_timings(runs, args.repeats).items()):
+            print(f"| {name} | {artifact} | {p50:.1f} ms |")
+        return
     for name, (target, backbone) in VARIANTS.items():
-        runs[name] = RunDir(args.out / name)
         if not args.skip_training:
             report = prune(args.run, runs[name].root, target_flops=target, backbone=backbone, epochs=args.epochs,
                            timing=False)
@@ -44,7 +51,7 @@ def main() -> None:
             artifact, gate = export(run.root, ExportTarget(**settings))  # type: ignore[arg-type]
             scored = evaluate(run.root, split="test", artifact=artifact, precision=settings.get("precision", "auto"))
             rows.append(_row(name, run, how, artifact, reference, scored.coco, gate.passed, gate.made_s))
-    p50s = _timings(runs, args.repeats)
+    p50s = _timings(runs, args.repeats) if args.repeats else {}
     print(f"\n`python bench/prune_bench.py {args.run} --epochs {args.epochs} --repeats {args.repeats}`; test split; "
           f"delta against the unpruned model's torch f32; p50 is the median of {args.repeats} `novadet bench "
           "--threads 2` runs (batch 1)\n")

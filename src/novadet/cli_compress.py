@@ -9,6 +9,7 @@ import typer
 
 from novadet.cli_app import JsonFile, RunArg, app, err, errors_to_exit, out, write_json_report
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
+from novadet.deploy.prune import FINE_TUNE_EPOCHS, LATENCY_THREADS, TARGET_FLOPS
 
 
 @app.command()
@@ -17,12 +18,14 @@ def prune(
     run_dir: RunArg,
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="New run folder for the pruned model.",
                                           show_default=False)],
-    target_flops: Annotated[float, typer.Option(help="Share of the model's FLOPs to keep (0-1).")] = 0.7,
+    target_flops: Annotated[float, typer.Option(help="Share of the model's FLOPs to keep (0-1).")] = TARGET_FLOPS,
     backbone: Annotated[bool, typer.Option("--backbone", help="Prune the pretrained backbone too (then trained "
                                            "unfrozen); without it only the neck and head lose channels.")] = False,
-    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with the run's recipe.")] = 10,
+    epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with the run's recipe.")] \
+        = FINE_TUNE_EPOCHS,
     split: Annotated[str, typer.Option(help="Split both models are scored and gated on.")] = "test",
-    threads: Annotated[int, typer.Option(help="Threads for the float ONNX latency of both models.")] = 2,
+    threads: Annotated[int, typer.Option(help="Threads for the float ONNX latency of both models.")] \
+        = LATENCY_THREADS,
     timing: Annotated[bool, typer.Option("--timing/--no-timing", help="Export both to ONNX and time them.")] = True,
     max_drop: Annotated[float, typer.Option(help="Refuse a drop of more mAP50-95 points than this.")]
     = MAX_OVERALL_DROP,

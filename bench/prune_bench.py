@@ -14,6 +14,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from novadet.deploy.bench import size_mb
+
 VARIANTS = {"neck-head-70": (0.7, False), "whole-50": (0.5, True)}  # name: (target FLOPs, backbone)
 EXPORTS = {"openvino-f32": {"format": "openvino", "precision": "f32"},
            "openvino-int8-auto": {"format": "openvino", "int8": "auto"}}  # PTQ, else accuracy-aware
@@ -78,7 +80,7 @@ def _row(name: str, run: Any, how: str, artifact: Path, reference: Any, scored: 
             "delta": 100 * (scored.map50_95 - reference.map50_95),
             "worst": "-" if worst is None else f"{worst} {deltas[worst]:+.2f}",
             "gate": "" if passed is None else ("accepted" if passed else "refused"), "gmac": gmac, "params": params,
-            "size": f"{_megabytes(artifact):.1f}", "made": made}
+            "size": f"{size_mb(artifact):.1f}", "made": made}
 
 
 def _size_of(name: str, run: Any) -> tuple[str, str]:
@@ -86,11 +88,6 @@ def _size_of(name: str, run: Any) -> tuple[str, str]:
         stats = run.read_prune().stats
         return f"{stats.macs_after / 1e9:.2f}", f"{stats.params_after / 1e6:.2f}"
     return "", ""
-
-
-def _megabytes(path: Path) -> float:
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in files) / 2**20
 
 
 def _timings(runs: dict[str, Any], repeats: int) -> dict[tuple[str, str], float]:

@@ -67,8 +67,7 @@ def prune_checkpoint(source: Path, target: Path, *, target_flops: float, imgsz: 
         where = "neck and head" if not backbone else "its prunable layers"
         raise ConfigError(f"{source}: {where} hold {prunable:.0%} of this model's FLOPs, so --target-flops "
                           f"{target_flops:g} cannot be reached{'; add --backbone' if not backbone else ''}")
-    _prune_until(model, example, ignored, macs_before * target_flops)
-    macs_after, params_after = (int(v) for v in tp.utils.count_ops_and_params(model, example))
+    macs_after, params_after = _prune_until(model, example, ignored, macs_before * target_flops)
     _save(model, loaded, target)
     return PruneStats(target_flops, backbone, macs_before, macs_after, params_before, params_after, prunable)
 
@@ -148,8 +147,10 @@ def _macs_of(layers: list[nn.Module], example: torch.Tensor, model: Any) -> floa
     return total
 
 
-def _prune_until(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module], target_macs: float) -> None:
-    """Raise the pruning ratio step by step until the model's MACs are at most ``target_macs``."""
+def _prune_until(model: nn.Module, example: torch.Tensor, ignored: list[nn.Module],
+                 target_macs: float) -> tuple[int, int]:
+    """Raise the pruning ratio step by step until the model's MACs are at most ``target_macs``; return the
+    MACs and parameters it has then."""
     import torch_pruning as tp
 
     logging.getLogger("torch_pruning").setLevel(logging.ERROR)
@@ -158,8 +159,10 @@ def _prune_until(model: nn.Module, example: torch.Tensor, ignored: list[nn.Modul
                                   round_to=ROUND_TO)
     for _ in range(STEPS):
         pruner.step()
-        if tp.utils.count_ops_and_params(model, example)[0] <= target_macs:
-            return
+        macs, params = (int(v) for v in tp.utils.count_ops_and_params(model, example))
+        if macs <= target_macs:
+            break
+    return macs, params
 
 
 def _save(model: nn.Module, loaded: dict[str, Any], target: Path) -> None:

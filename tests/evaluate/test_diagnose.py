@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from novadet.core.training import History
 from novadet.evaluate.diagnose import (
+    curve_marks,
     diagnose,
     loss_spikes,
     overfitting,
@@ -83,3 +84,16 @@ def test_diagnose_collects_in_order() -> None:
 
 def test_no_threshold_advice_without_a_useful_threshold() -> None:
     assert [a.code for a in diagnose(HEALTHY, {}, {}, None)] == []
+
+
+def test_curve_marks_are_the_epochs_the_advice_names() -> None:
+    """The report draws its marks where the advice says: the overfitting start, each spike, the climb."""
+    over = history(train=[3.0, 2.5, 2.0, 1.6, 1.3, 1.0, 0.8, 0.6], val=[3.2, 2.8, 2.5, 2.6, 2.8, 3.0, 3.3, 3.6],
+                   mAP=[0.1, 0.2, 0.3, 0.31, 0.29, 0.27, 0.25, 0.22])
+    assert curve_marks(over).overfitting_from == 2 and "from epoch 2" in str(overfitting(over))
+    spiky = history(train=[3.0, 2.6, 2.4, 2.3, 5.0, 2.2, 2.1, 6.0], val=[3.0] * 8, mAP=[0.1] * 8)
+    assert curve_marks(spiky).spikes == (4, 7)
+    climbing = history(train=[3 - 0.2 * e for e in range(10)], val=[3 - 0.2 * e for e in range(10)],
+                       mAP=[0.05 * e for e in range(10)])
+    assert curve_marks(climbing).still_improving and not curve_marks(over).still_improving
+    assert curve_marks(HEALTHY) == curve_marks(HEALTHY).__class__(None, (), False)

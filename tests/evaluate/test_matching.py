@@ -9,7 +9,7 @@ import pytest
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
-from novadet.evaluate.matching import best_f1, confusion_matrix, detection_quality, match_image
+from novadet.evaluate.matching import best_f1, confusion_matrix, detection_quality, image_confusion, match_image
 
 # Image 1: two cats. Image 2: one dog.
 GT = DetectionDataset(Path("."), ("cat", "dog"), (
@@ -69,3 +69,26 @@ def test_a_detection_in_an_ignore_region_is_neither_right_nor_wrong() -> None:
     # counted as a false positive, the 0.95 detection inside the region would cap precision at 0.5
     assert quality.overall.precision == pytest.approx(1.0) and quality.overall.f1 == pytest.approx(1.0)
     assert quality.confusion == [[1, 0], [0, 0]]
+
+
+def test_per_image_confusions_add_up_to_the_matrix() -> None:
+    """The report ranks test images by their own share of the matrix: misses, false alarms, confusions."""
+    first, second = (image_confusion(r, d, GT.num_classes) for r, d in zip(GT.records, PREDS, strict=True))
+    assert first.tolist() == [[2, 0, 0], [0, 0, 0], [1, 0, 0]]  # two cats found, one false cat
+    assert second.tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0]]  # the dog called a cat
+    assert (first + second).tolist() == confusion_matrix(GT, PREDS).tolist()
+
+
+def test_predictions_read_back_as_written(tmp_path: Path) -> None:
+    from novadet.core.atomic import write_json
+    from novadet.core.run import EvalFiles
+    from novadet.engines.metrics import coco_results
+    from novadet.evaluate.report import read_predictions
+
+    files = EvalFiles(tmp_path)
+    write_json(files.predictions, coco_results([*PREDS, Detections.empty()]))
+    back = read_predictions(files, 3)
+    assert len(back) == 3 and len(back[2]) == 0
+    for wrote, read in zip(PREDS, back, strict=False):
+        assert np.allclose(read.xyxy, wrote.xyxy) and np.allclose(read.confidence, wrote.confidence)
+        assert read.class_id.tolist() == wrote.class_id.tolist()

@@ -6,6 +6,7 @@ Each rule returns at most one ``Advice`` that names the epoch, the class or the 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,9 +14,26 @@ from novadet.core.detections import DEPLOY_CONFIDENCE
 from novadet.core.reports import Advice
 from novadet.core.training import TRAIN_LOSSES, VAL_LOSSES, History
 
+MIN_RISE = 0.05  # overfitting: the val loss this far above its minimum...
+MIN_EPOCHS = 3  # ...for this many epochs
 
-def overfitting(history: History, min_rise: float = 0.05, min_epochs: int = 3) -> Advice | None:
+
+def overfitting(history: History, min_rise: float = MIN_RISE, min_epochs: int = MIN_EPOCHS) -> Advice | None:
     """Val loss rising (or val mAP falling) for ``min_epochs`` epochs while the train loss falls."""
+    found = _overfit(history, min_rise, min_epochs)
+    if found is None:
+        return None
+    start, best, peak, rising = found
+    val, mAP = history.column(*VAL_LOSSES), history.column("val_map50_95")
+    what = (f"val loss up {100 * (val[-1] / val[best] - 1):.0f}% since epoch {best}" if rising
+            else f"val mAP50-95 down from {mAP[peak]:.3f} at epoch {peak} to {mAP[-1]:.3f}")
+    return Advice("OVERFITTING", f"Overfitting from epoch {start}: {what} while the train loss kept falling. "
+                                 f"Keep the best checkpoint (epoch {peak}), stop earlier (--epochs {start + 1}), use "
+                                 "--augment heavy, or collect more data.")
+
+
+def _overfit(history: History, min_rise: float, min_epochs: int) -> tuple[int, int, int, bool] | None:
+    """(first overfitting epoch, val-loss minimum, val-mAP peak, whether the val loss rose), or None."""
     train = history.column(*TRAIN_LOSSES)
     val = history.column(*VAL_LOSSES)
     mAP = history.column("val_map50_95")
@@ -28,22 +46,23 @@ def overfitting(history: History, min_rise: float = 0.05, min_epochs: int = 3) -
     start = min(best if rising else len(val), peak if falling else len(val))
     if not (rising or falling) or not train[-1] < train[start]:
         return None
-    what = (f"val loss up {100 * (val[-1] / val[best] - 1):.0f}% since epoch {best}" if rising
-            else f"val mAP50-95 down from {mAP[peak]:.3f} at epoch {peak} to {mAP[-1]:.3f}")
-    return Advice("OVERFITTING", f"Overfitting from epoch {start}: {what} while the train loss kept falling. "
-                                 f"Keep the best checkpoint (epoch {peak}), stop earlier (--epochs {start + 1}), use "
-                                 "--augment heavy, or collect more data.")
+    return start, best, peak, rising
 
 
 def loss_spikes(history: History, factor: float = 1.5) -> Advice | None:
     """A train loss more than ``factor`` x the median of the three epochs before it."""
-    train = history.column(*TRAIN_LOSSES)
-    spikes = [e for e in range(3, len(train)) if train[e] > factor * np.median(train[e - 3:e])]
+    spikes = spike_epochs(history, factor)
     if not spikes:
         return None
     return Advice("LOSS_SPIKE", f"Train-loss spike at epoch(s) {', '.join(map(str, spikes))} (more than {factor}x "
                                 "the epochs before): the learning rate may be too high for this batch size; "
                                 "lower lr0 (e.g. half) or raise the batch, and check those epochs' data.")
+
+
+def spike_epochs(history: History, factor: float = 1.5) -> list[int]:
+    """Epochs (row indices) whose train loss is more than ``factor`` x the median of the three before."""
+    train = history.column(*TRAIN_LOSSES)
+    return [e for e in range(3, len(train)) if train[e] > factor * np.median(train[e - 3:e])]
 
 
 def still_improving(history: History, tail: float = 0.2, min_gain: float = 0.01
@@ -84,6 +103,22 @@ def threshold_advice(recommended: float, default: float = DEPLOY_CONFIDENCE, gap
         return None
     return Advice("THRESHOLD", f"Deploy with confidence {recommended:.2f}, not the usual {default}: that is where "
                                "F1 peaks on this data.")
+
+
+@dataclass(frozen=True)
+class CurveMarks:
+    """Where the diagnosis puts its marks on the training curves (epochs as row indices of the history)."""
+
+    overfitting_from: int | None
+    spikes: tuple[int, ...]
+    still_improving: bool
+
+
+def curve_marks(history: History) -> CurveMarks:
+    """The epochs behind the overfitting, loss-spike and still-improving advice, for drawing on the curves."""
+    found = _overfit(history, MIN_RISE, MIN_EPOCHS)
+    return CurveMarks(overfitting_from=None if found is None else found[0], spikes=tuple(spike_epochs(history)),
+                      still_improving=still_improving(history) is not None)
 
 
 def diagnose(history: History, ap_per_class: Mapping[str, float | None],

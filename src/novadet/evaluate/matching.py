@@ -113,16 +113,25 @@ def confusion_matrix(ground_truth: DetectionDataset, predictions: Sequence[Detec
     """
     c = ground_truth.num_classes
     matrix = np.zeros((c + 1, c + 1), dtype=np.int64)
-    for full, dets in zip(ground_truth.records, predictions, strict=True):
-        record = full.with_boxes(full.objects)
-        iou = box_iou(record.boxes, dets.xyxy)
-        gt_free, det_free = np.ones(len(record), bool), np.ones(len(dets), bool)
-        for g, d in zip(*np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape), strict=True):
-            if iou[g, d] < iou_threshold:
-                break
-            if gt_free[g] and det_free[d]:
-                matrix[record.classes[g], dets.class_id[d]] += 1
-                gt_free[g] = det_free[d] = False
-        np.add.at(matrix[:, c], record.classes[gt_free], 1)  # missed: predicted as background
-        np.add.at(matrix[c], dets.class_id[det_free], 1)  # false alarm: background predicted as a class
+    for record, dets in zip(ground_truth.records, predictions, strict=True):
+        matrix += image_confusion(record, dets, c, iou_threshold)
+    return matrix
+
+
+def image_confusion(full: ImageRecord, dets: Detections, num_classes: int, iou_threshold: float = 0.5
+                    ) -> npt.NDArray[np.int64]:
+    """One image's share of :func:`confusion_matrix`: its (C+1) x (C+1) counts."""
+    c = num_classes
+    matrix = np.zeros((c + 1, c + 1), dtype=np.int64)
+    record = full.with_boxes(full.objects)
+    iou = box_iou(record.boxes, dets.xyxy)
+    gt_free, det_free = np.ones(len(record), bool), np.ones(len(dets), bool)
+    for g, d in zip(*np.unravel_index(np.argsort(-iou, axis=None, kind="stable"), iou.shape), strict=True):
+        if iou[g, d] < iou_threshold:
+            break
+        if gt_free[g] and det_free[d]:
+            matrix[record.classes[g], dets.class_id[d]] += 1
+            gt_free[g] = det_free[d] = False
+    np.add.at(matrix[:, c], record.classes[gt_free], 1)  # missed: predicted as background
+    np.add.at(matrix[c], dets.class_id[det_free], 1)  # false alarm: background predicted as a class
     return matrix

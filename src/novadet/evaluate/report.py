@@ -8,9 +8,12 @@ replaced as a whole.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from novadet.core.atomic import staged_dir, write_bytes, write_json
 from novadet.core.dataset import DetectionDataset
@@ -32,6 +35,16 @@ def write_report(report: EvalReport, out_dir: Path, ground_truth: DetectionDatas
         write_bytes(files.pr_plot, _pr_plot(report.quality))
         write_bytes(files.confusion_plot, _confusion_plot(report.quality, ground_truth.class_names))
     return out_dir
+
+
+def read_predictions(files: EvalFiles, images: int) -> list[Detections]:
+    """The predictions an evaluation wrote (COCO results, image ids 1..N in record order), one per image."""
+    found: list[list[tuple[list[float], float, int]]] = [[] for _ in range(images)]
+    for row in json.loads(files.predictions.read_text()):
+        x, y, w, h = row["bbox"]
+        found[row["image_id"] - 1].append(([x, y, x + w, y + h], row["score"], row["category_id"] - 1))
+    return [Detections(np.array([b for b, _, _ in dets], np.float32), np.array([s for _, s, _ in dets], np.float32),
+                       np.array([c for _, _, c in dets], np.int64)) if dets else Detections.empty() for dets in found]
 
 
 def _figure_bytes(fig: Any) -> bytes:

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint postgres bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
+.PHONY: demo test lint postgres chromium bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,12 @@ postgres:
 	@test -n "$(PG_CTL)" || command -v pg_ctl >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
-test: $(STAMP) postgres
+# Debian's Chromium for the report's browser test (tests/report/test_browser.py), driven by Playwright.
+chromium:
+	@command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) postgres chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -36,6 +36,50 @@ def kill_after_epochs(script: str, args: list[str], run: RunDir, epochs: int = 2
     return run.read_history()
 
 
+# Loaded by every Python process started with its folder on PYTHONPATH (the bench's fresh processes too).
+_SITECUSTOMIZE = '''
+import os, socket
+
+def _refuse(*args, **kwargs):
+    with open(os.environ["NOVADET_TEST_NETWORK_LOG"], "a") as fh:
+        fh.write(repr(args[:2]) + "\\n")
+    raise OSError("network access is blocked in this test")
+
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+socket.create_connection = _refuse
+socket.getaddrinfo = _refuse
+'''
+
+
+def offline_environment(folder: Path) -> dict[str, str]:
+    """An environment whose Python processes cannot open a connection; each try is logged to
+    ``NOVADET_TEST_NETWORK_LOG`` (in ``folder``)."""
+    site = folder / "site"
+    site.mkdir(parents=True)
+    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
+    env["NOVADET_TEST_NETWORK_LOG"] = str(folder / "network.log")
+    return env
+
+
+def run_novadet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m novadet ARGS`` as a user's shell would run it."""
+    return subprocess.run([sys.executable, "-m", "novadet", *args], env=env, capture_output=True, text=True)
+
+
+FastDemo = tuple[Path, dict[str, str], subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> FastDemo:
+    """`novadet demo --fast` run once, offline, as a user runs it: (its folder, the environment, the process)."""
+    root = tmp_path_factory.mktemp("fast-demo")
+    env = offline_environment(root)
+    return root / "demo", env, run_novadet(env, "demo", "-o", str(root / "demo"), "--fast")
+
+
 def tree_fingerprint(root: Path) -> dict[str, str]:
     """Relative path → sha256 of every file below ``root`` (and "dir" for folders)."""
     out = {}

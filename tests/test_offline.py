@@ -3,46 +3,18 @@ they start) and leave the dataset folder byte-identical."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from novadet.data.synthetic import make_dataset
 
-from .conftest import tree_fingerprint
-
-# Loaded by every Python process started with this folder on PYTHONPATH (the bench's fresh processes too).
-_SITECUSTOMIZE = '''
-import os, socket
-
-def _refuse(*args, **kwargs):
-    with open(os.environ["NOVADET_TEST_NETWORK_LOG"], "a") as fh:
-        fh.write(repr(args[:2]) + "\\n")
-    raise OSError("network access is blocked in this test")
-
-socket.socket.connect = _refuse
-socket.socket.connect_ex = _refuse
-socket.create_connection = _refuse
-socket.getaddrinfo = _refuse
-'''
+from .conftest import FastDemo, offline_environment, run_novadet, tree_fingerprint
 
 
 @pytest.fixture
 def offline_env(tmp_path: Path) -> dict[str, str]:
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
-    env = os.environ.copy()
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
-    env["NOVADET_TEST_NETWORK_LOG"] = str(tmp_path / "network.log")
-    return env
-
-
-def _novadet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "novadet", *args], env=env, capture_output=True, text=True)
+    return offline_environment(tmp_path)
 
 
 def test_every_verb_offline_and_read_only(offline_env: dict[str, str], tmp_path: Path) -> None:
@@ -60,28 +32,30 @@ def test_every_verb_offline_and_read_only(offline_env: dict[str, str], tmp_path:
         ["export", str(run), "--format", "onnx", "--int8", "ptq", "--calib-images", "8", "--split", "val",
          "--max-drop", "100", "--max-class-drop", "100"],
         ["bench", str(run), "--runs", "2", "--threads", "1"],
+        ["report", str(run)],
     ]
     for step in steps:
-        done = _novadet(offline_env, *step)
+        done = run_novadet(offline_env, *step)
         assert done.returncode == 0, (step, done.stderr[-2000:])
         assert tree_fingerprint(data) == before, f"{step[0]} wrote into the dataset folder"
     assert not Path(offline_env["NOVADET_TEST_NETWORK_LOG"]).exists(), "a verb tried the network"
 
 
-def test_the_demo_offline_end_to_end_and_read_only(offline_env: dict[str, str], tmp_path: Path) -> None:
+def test_the_demo_offline_end_to_end_and_read_only(fast_demo: FastDemo, tmp_path: Path) -> None:
     """`novadet demo --fast` as a user runs it: the whole journey, offline; its data folder ends byte-identical
     to the same seed's freshly generated one, so nothing in the pipeline wrote into it."""
     from novadet.pipeline.demo import prepare_demo
 
-    done = _novadet(offline_env, "demo", "-o", str(tmp_path / "demo"), "--fast")
+    folder, env, done = fast_demo
     out = " ".join(done.stdout.split())
     assert done.returncode == 0, done.stderr[-2000:]
     assert "BOX_ZERO_AREA 1" in out and "mAP50-95" in out and "pick export/best.onnx" in out
     assert all(name in out for name in ("disc", "tile", "wedge"))
-    run = tmp_path / "demo" / "run-fast"
+    run = folder / "run-fast"
     assert (run / "bench.json").is_file() and (run / "eval" / "best.pt" / "pr_curves.png").is_file()
-    assert not Path(offline_env["NOVADET_TEST_NETWORK_LOG"]).exists(), "the demo tried the network"
+    assert (run / "report.html").is_file() and "run-fast/report.html" in out
+    assert not Path(env["NOVADET_TEST_NETWORK_LOG"]).exists(), "the demo tried the network"
     fresh = prepare_demo(tmp_path / "fresh", fast=True).data
-    assert tree_fingerprint(tmp_path / "demo" / "data") == tree_fingerprint(fresh)
-    again = _novadet(offline_env, "demo", "-o", str(tmp_path / "demo"), "--fast")  # same data: all skipped
-    assert again.returncode == 0 and again.stdout.count("skipped") == 6
+    assert tree_fingerprint(folder / "data") == tree_fingerprint(fresh)
+    again = run_novadet(env, "demo", "-o", str(folder), "--fast")  # same data: all skipped
+    assert again.returncode == 0 and again.stdout.count("skipped") == 7

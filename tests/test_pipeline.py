@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ def _statuses(outcomes: list[StageOutcome]) -> dict[str, str]:
     return {o.stage: o.status for o in outcomes}
 
 
+def _sections(run_dir: Path) -> list[str]:
+    """The sections of the run's HTML report, in order."""
+    return re.findall(r'<section id="([a-z]+)"', RunDir(run_dir).report_file.read_text())
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("pipeline") / "data", num_images=40, image_size=(96, 64), seed=5)
@@ -50,8 +56,10 @@ def test_run_skips_unchanged_stages_and_reruns_from_train(tiny_data: Path, tmp_p
     assert _statuses(first) == dict.fromkeys(STAGES, "ran")
     run_dir = tmp_path / "run"
     for output in ("novadet.yaml", "stages.json", "audit.json", "split/manifest.json", "train/weights/best.pt",
-                   "eval/best.pt/metrics.json", "export/best.onnx", "export/best.onnx.gate.json", "bench.json"):
+                   "eval/best.pt/metrics.json", "export/best.onnx", "export/best.onnx.gate.json", "bench.json",
+                   "report.html"):
         assert (run_dir / output).exists(), output
+    assert _sections(run_dir) == ["verdict", "data", "training", "evaluation", "deployment"]
     split_manifest = (run_dir / "split" / "manifest.json").read_bytes()
 
     assert _statuses(run(load_config(config_file))) == dict.fromkeys(STAGES, "skipped")
@@ -59,7 +67,7 @@ def test_run_skips_unchanged_stages_and_reruns_from_train(tiny_data: Path, tmp_p
     _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 3})
     third = _statuses(run(load_config(config_file)))
     assert third == {"audit": "skipped", "split": "skipped", "train": "ran", "eval": "ran", "export": "ran",
-                     "bench": "ran"}
+                     "bench": "ran", "report": "ran"}
     assert len(RunDir(run_dir).read_history()) == 3
     assert (run_dir / "split" / "manifest.json").read_bytes() == split_manifest
 
@@ -74,7 +82,7 @@ def test_changing_bench_settings_reruns_bench_only(tiny_data: Path, tmp_path: Pa
     _write_config(tmp_path, tiny_data, train=TINY_TRAIN | {"epochs": 1}, bench={"runs": 2, "threads": 1,
                                                                                  "budget_ms": 0.001})
     statuses = _statuses(run(load_config(config_file)))
-    assert [s for s, status in statuses.items() if status == "ran"] == ["bench"]
+    assert [s for s, status in statuses.items() if status == "ran"] == ["bench", "report"]
     assert summarize(tmp_path / "run").pick is None  # nothing fits 1 microsecond
 
 
@@ -286,7 +294,10 @@ def test_the_drift_stage_runs_when_production_images_are_given(tiny_data: Path, 
     assert statuses["drift"] == "ran"
     report = RunDir(tmp_path / "run").read_drift("production")
     assert report.production_images == 20 and any(s.name == "brightness" and s.shifted for s in report.aspects)
-    assert _statuses(run(load_config(config_file)))["drift"] == "skipped"
+    assert _sections(tmp_path / "run")[-1] == "drift"
+    assert "brightness" in RunDir(tmp_path / "run").report_file.read_text()
+    again = _statuses(run(load_config(config_file)))
+    assert again["drift"] == again["report"] == "skipped"
 
 
 def test_the_sufficiency_stage_answers_in_the_summary_and_keeps_its_trainings(tiny_data: Path,
@@ -308,6 +319,7 @@ def test_the_sufficiency_stage_answers_in_the_summary_and_keeps_its_trainings(ti
     assert _statuses(again)["sufficiency"] == "ran"  # a new target: new answers from the same trainings
     assert RunDir(tmp_path / "run").subset_run(0.25, 0).result_file.stat().st_mtime == trained
     assert RunDir(tmp_path / "run").read_sufficiency().overall.target == 0.4
+    assert _statuses(again)["report"] == "ran" and "sufficiency" in _sections(tmp_path / "run")
 
 
 def _audit_uses_the_curves(data: Path, run_dir: Path, report: SufficiencyReport) -> None:
@@ -337,6 +349,7 @@ def test_the_tune_stage_feeds_its_best_settings_to_train(tiny_data: Path, tmp_pa
     assert len([t for t in tuned.trials if t.state == "complete"]) == 2
     again = _statuses(run(load_config(config_file)))
     assert again["tune"] == "skipped" and again["train"] == "skipped"
+    assert _sections(tmp_path / "run") == ["verdict", "data", "training", "evaluation", "deployment", "tune"]
 
 
 def test_a_torchvision_run_goes_end_to_end_on_the_demo_data(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from novadet.evaluate.sufficiency import sufficiency
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig, load_config
 from novadet.pipeline.runner import run
+from novadet.report.html import html_report
 from novadet.report.summary import summarize
 from novadet.tune.search import tune
 
@@ -52,6 +53,7 @@ __all__ = [
     "drift",
     "evaluate",
     "export",
+    "html_report",
     "load_config",
     "prune",
     "read_dataset",

@@ -297,6 +297,24 @@ def _class_targets(items: list[str]) -> dict[str, float]:
     return targets
 
 
+@app.command()
+@errors_to_exit
+def report(
+    run_dir: RunArg,
+    out_file: Annotated[Path | None, typer.Option("-o", "--out", help="Where to write the page (default: "
+                                                  "RUN/report.html).", show_default=False)] = None,
+) -> None:
+    """One self-contained HTML page of a run: verdict, data, training curves, evaluation, deployment.
+
+    It has every plot and picture inline and no script, so it opens offline and can be sent as it is.
+    Example: novadet report runs/bccd -o bccd.html
+    """
+    from novadet.report.console import shown
+    from novadet.report.html import html_report
+
+    out.print(f"Wrote {shown(html_report(run_dir, out_file))}")
+
+
 # novadet prune and tune live in their own modules; importing them registers the commands here.
 import novadet.cli_compress  # noqa: E402
 import novadet.cli_tune  # noqa: E402, F401

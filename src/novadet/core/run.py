@@ -254,6 +254,11 @@ class RunDir:
         return RunDir(self.sufficiency_dir / f"{fraction:g}-s{seed}")
 
     @property
+    def report_file(self) -> Path:
+        """The run's HTML report."""
+        return self.root / "report.html"
+
+    @property
     def tune(self) -> TuneFiles:
         return TuneFiles(self.root / "tune")
 

@@ -145,6 +145,12 @@ class TuneOptions(Section):
                                          "low: 0.0003, high: 0.003, log: true}}; null: novadet's default space.")
 
 
+class ReportOptions(Section):
+    """``report:`` one self-contained HTML page of the run (RUN/report.html), written last."""
+
+    enabled: bool = Field(True, description="Write it (a few seconds).")
+
+
 class RunConfig(Section):
     """Everything ``novadet run`` needs. ``train`` takes the options of ``novadet train``."""
 
@@ -161,6 +167,7 @@ class RunConfig(Section):
     drift: DriftOptions = DriftOptions()
     sufficiency: SufficiencyOptions = SufficiencyOptions()
     tune: TuneOptions = TuneOptions()
+    report: ReportOptions = ReportOptions()
 
     @field_validator("train", mode="before")
     @classmethod
@@ -184,7 +191,8 @@ class RunConfig(Section):
 
 SECTIONS: dict[str, type[BaseModel]] = {"audit": AuditOptions, "split": SplitOptions, "eval": EvalOptions,
                                         "export": ExportOptions, "bench": BenchOptions, "drift": DriftOptions,
-                                        "sufficiency": SufficiencyOptions, "tune": TuneOptions}
+                                        "sufficiency": SufficiencyOptions, "tune": TuneOptions,
+                                        "report": ReportOptions}
 
 
 def load_config(path: str | Path, **overrides: Any) -> RunConfig:

@@ -49,7 +49,8 @@ def run(config: RunConfig, *, ignore_audit: bool = False, progress: bool = False
         keys: dict[str, str] = {}
         outcomes = []
         for stage in (s for s in STAGES.values() if s.enabled(config) and (only is None or s.name in only)):
-            keys[stage.name] = _key(stage.name, stage.settings(ctx), [keys[i] for i in stage.inputs])
+            # an input that is off (an optional stage) or not run here enters no key
+            keys[stage.name] = _key(stage.name, stage.settings(ctx), [keys[i] for i in stage.inputs if i in keys])
             outcome = _run_stage(stage, keys[stage.name], ctx, state)
             outcomes.append(outcome)
             if on_stage:

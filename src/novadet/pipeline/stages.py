@@ -30,6 +30,7 @@ from novadet.evaluate.evaluator import evaluate
 from novadet.evaluate.sufficiency import sufficiency
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig
+from novadet.report.html import html_report
 from novadet.tune.search import tune
 
 T = TypeVar("T")
@@ -213,6 +214,10 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("sufficiency", lambda ctx: ctx.config.sufficiency, ("train",), _sufficiency,
           lambda ctx: ctx.run.read_sufficiency(), lambda run: [run.sufficiency_file, run.sufficiency_plot],
           done=lambda run: run.sufficiency_file.is_file(), enabled=lambda config: config.sufficiency.enabled),
+    Stage("report", lambda ctx: ctx.config.report, ("audit", "split", "tune", "train", "eval", "export", "bench",
+                                                     "drift", "sufficiency"),
+          lambda ctx: html_report(ctx.run.root), lambda ctx: ctx.run.report_file, lambda run: [run.report_file],
+          enabled=lambda config: config.report.enabled),
 )}
 
 

@@ -292,8 +292,10 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
     else:
         yield Text(summary.bench_advice, style="yellow")
     places = [run.audit_file, run.split_dir, run.history_file, run.weights_dir, run.eval_files(run.best).folder,
-              run.export_dir, run.bench_file, run.stages_file]
-    yield Text(f"Everything is in {shown(run.root)}/: " + ", ".join(run.relative(p) for p in places))
+              run.export_dir, run.bench_file, run.stages_file, run.report_file]
+    yield Text(f"Everything is in {shown(run.root)}/: " + ", ".join(run.relative(p) for p in places if p.exists()))
+    if run.report_file.is_file():
+        yield Text(f"Read it all on one page: {shown(run.report_file)}", style="bold")
 
 
 def shown(path: Path) -> str:

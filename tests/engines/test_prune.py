@@ -72,3 +72,11 @@ def test_an_engine_that_cannot_prune_says_so_before_any_work(tiny_trained_run: P
     with pytest.raises(ConfigError, match="the torchvision engine cannot prune yet"):
         prune(run, tmp_path / "out", target_flops=0.8, epochs=1)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_pruned_runs_report_has_its_pruning_section(pruned: Path, tmp_path: Path) -> None:
+    from novadet import html_report
+
+    page = html_report(pruned, tmp_path / "report.html").read_text()
+    stats = RunDir(pruned).read_prune().stats
+    assert '<section id="prune">' in page and f"{stats.params_after / 1e6:.2f} M" in page

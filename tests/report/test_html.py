@@ -28,8 +28,14 @@ def section_ids(page: str) -> list[str]:
 
 @pytest.fixture
 def run_copy(tiny_trained_run: Path, tmp_path: Path) -> Path:
-    """A copy of the tiny run, to add to (its config points at the session's split folder, read only)."""
-    return Path(shutil.copytree(tiny_trained_run, tmp_path / "run"))
+    """A copy of the tiny run as its training left it (other tests evaluate and export the session's run), to add
+    to; its config points at the session's split folder, read only."""
+    run = RunDir(Path(shutil.copytree(tiny_trained_run, tmp_path / "run")))
+    for folder in (run.eval_root, run.export_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    for file in (run.bench_file, run.report_file, run.audit_file):
+        file.unlink(missing_ok=True)
+    return run.root
 
 
 def test_sections_follow_what_the_run_holds(run_copy: Path, tmp_path: Path) -> None:

@@ -125,10 +125,7 @@ def truth_boxes(record: ImageRecord, names: tuple[str, ...]) -> list[DrawnBox]:
 
 
 def _legend(names: tuple[str, ...]) -> str:
-    return ", ".join(f"{n}: {_COLOUR_NAMES[k % len(_COLOUR_NAMES)]}" for k, n in enumerate(names))
-
-
-_COLOUR_NAMES = ("blue", "orange", "green", "red", "purple", "brown", "pink", "grey", "olive", "cyan")
+    return ", ".join(f"{n}: {figures.class_colour_name(k)}" for k, n in enumerate(names))
 
 
 def _duplicates(audit: AuditReport) -> Gallery:

@@ -18,6 +18,7 @@ from novadet.evaluate.diagnose import CurveMarks
 # Tableau's ten colours: class k is drawn in PALETTE[k % 10] in every plot and picture.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
+_PALETTE_NAMES = ("blue", "orange", "green", "red", "purple", "brown", "pink", "grey", "olive", "cyan")
 _DPI = 100
 _WARN = "#d62728"
 
@@ -25,6 +26,11 @@ _WARN = "#d62728"
 def class_colour(k: int) -> str:
     """The colour of class ``k`` everywhere in the report."""
     return PALETTE[k % len(PALETTE)]
+
+
+def class_colour_name(k: int) -> str:
+    """The colour of class ``k`` in words, for captions."""
+    return _PALETTE_NAMES[k % len(_PALETTE_NAMES)]
 
 
 def png(fig: Figure) -> bytes:

@@ -130,7 +130,7 @@ def test_train_cli_errors(tiny_yolo: Path, tmp_path: Path) -> None:
     code, _, err = invoke("train", str(tiny_yolo))
     assert code == 2 and "give SPLIT_DIR and -o RUN_DIR" in err
     code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"), "--imgsz", "100")
-    assert code == 2 and "imgsz must be a multiple of 32" in err
+    assert code == 2 and "imgsz must be auto or a multiple of 32" in err
     (tmp_path / "bad.yaml").write_text("epoch: 3\n")
     code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"), "--config", str(tmp_path / "bad.yaml"))
     assert code == 2 and "bad.yaml: unknown training option(s) epoch; valid: engine, model" in err

@@ -32,7 +32,7 @@ def test_train_flags_are_the_train_config_fields() -> None:
         if f.metadata.get("cli", True):
             assert f"--{f.name.replace('_', '-')}" in shown, f.name
             assert " ".join(help_of(TrainConfig, f.name).split())[:30] in shown, f.name
-    assert "[default: mobilenetv2-yolo]" in shown and "[default: 320]" in shown
+    assert "[default: mobilenetv2-yolo]" in shown and "[default: auto]" in shown
 
 
 def test_section_flags_show_the_section_defaults() -> None:

@@ -45,7 +45,8 @@ class TrainConfig:
     unfreeze_at: int | None = option(None, "Epoch from which the frozen layers train too, or none.")
     backbone_lr_scale: float = option(0.1, "Learning-rate factor for the backbone once it is unfrozen.")
     epochs: int = option(50, "Training epochs.")
-    imgsz: int = option(320, "Training image size, a multiple of 32.")
+    imgsz: int | Literal["auto"] = option("auto", "Training image size, a multiple of 32; auto: 320, or 416-640 "
+                                          "when over a tenth of a class's boxes would be under 12 px at 320.")
     batch: int = option(16, "Images per batch.")
     seed: int = option(0, "The same seed gives the same training.")
     sampler: Sampler = option("none", "none or repeat-factor (oversample images holding rare classes).")
@@ -69,7 +70,8 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
-            (self.imgsz >= 32 and self.imgsz % 32 == 0, f"imgsz must be a multiple of 32, got {self.imgsz}"),
+            (self.imgsz == "auto" or (self.imgsz >= 32 and self.imgsz % 32 == 0),
+             f"imgsz must be auto or a multiple of 32, got {self.imgsz}"),
             (self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"),
             (self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}"),
             (self.precision in PRECISIONS,
@@ -88,6 +90,13 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def image_size(self) -> int:
+        """``imgsz`` in pixels. ``novadet.train`` resolves ``auto`` before an engine sees the config."""
+        if self.imgsz == "auto":
+            raise ValueError("imgsz auto is resolved by novadet.train from the training boxes")
+        return self.imgsz
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -55,7 +55,7 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
     record = run.read_train_record()
-    imgsz, head = record.config.imgsz, get_head(record.engine)
+    imgsz, head = record.config.image_size, get_head(record.engine)
     run.export_dir.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=run.export_dir, prefix=".int8-"))
     try:

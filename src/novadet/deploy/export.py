@@ -110,7 +110,7 @@ def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int) -> Path:
     try:
         fp32 = engine_for(run).export(run, ExportTarget(format="onnx"), out_dir=scratch)
         images = sorted((split.train.image_path(r) for r in split.train.records), key=lambda p: p.name)
-        return quantize_onnx(fp32, images[:calib_images], record.config.imgsz,
+        return quantize_onnx(fp32, images[:calib_images], record.config.image_size,
                              run.export_dir / f"{fp32.stem}_int8.onnx", get_head(record.engine))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -34,7 +34,7 @@ def load_model(run: RunDir, artifact: Path | None = None, *, precision: str = "a
     if not artifact.exists():
         raise ConfigError(f"{artifact}: artifact not found")
     forward = forward_for(artifact, record.engine, precision=precision, threads=threads)
-    return Predictor(forward, get_head(record.engine), record.config.imgsz, conf=conf, iou=iou, max_det=max_det,
+    return Predictor(forward, get_head(record.engine), record.config.image_size, conf=conf, iou=iou, max_det=max_det,
                      batch=batch)
 
 

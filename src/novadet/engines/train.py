@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig, TrainResult
+from novadet.data.sizes import image_size_for
 from novadet.data.split_folder import read_split
 from novadet.engines.base import Engine, get_engine, with_engine_implied
+
+log = logging.getLogger(__name__)
 
 
 def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainConfig | None = None, *,
@@ -25,9 +30,19 @@ def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainCo
     config = with_engine_implied(config or TrainConfig.from_dict(options, "train options"))
     data = split if isinstance(split, SplitDataset) else read_split(Path(split))
     run = RunDir(Path(run_dir))
-    result = get_engine(config.engine).train(data, run, config, progress=progress)
+    result = get_engine(config.engine).train(data, run, sized(config, data), progress=progress)
     _record(run, result)
     return result
+
+
+def sized(config: TrainConfig, data: SplitDataset) -> TrainConfig:
+    """``config`` with ``imgsz: auto`` replaced by the size the training boxes call for, the reason logged
+    (a warning when it raises the size, since that costs time)."""
+    if config.imgsz != "auto":
+        return config
+    choice = image_size_for(data.train)
+    log.log(logging.WARNING if choice.raised else logging.INFO, "%s", choice.reason())
+    return replace(config, imgsz=choice.imgsz)
 
 
 def resume(run_dir: str | Path, *, progress: bool = False) -> TrainResult:

@@ -57,7 +57,7 @@ def compute_views(run: RunDir, paths: Sequence[Path], *, conf: float,
     features, detections = [], []
     for start in range(0, len(paths), _BATCH):
         images = [read_rgb(p) for p in paths[start:start + _BATCH]]
-        batch, _ = preprocess(images, record.config.imgsz)
+        batch, _ = preprocess(images, record.config.image_size)
         features.append(embed(batch).astype(np.float64))
         detections += [(d, img.shape[0] * img.shape[1]) for d, img in
                        zip(predictor.predict_arrays(images), images, strict=True)]

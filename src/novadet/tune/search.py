@@ -21,6 +21,7 @@ from novadet.core.run import RunDir, TuneFiles
 from novadet.core.training import TrainConfig
 from novadet.core.tuning import TuneReport
 from novadet.data.split_folder import read_split
+from novadet.engines.train import sized
 from novadet.errors import ConfigError
 from novadet.tune import study as studies
 from novadet.tune.outputs import report, write_outputs
@@ -55,6 +56,7 @@ def tune(split_dir: str | Path, run_dir: str | Path, base: TrainConfig | None = 
     base = base or TrainConfig()
     _check(strategy, pruner, trials, budget, budget_minutes)
     split = read_split(Path(split_dir))
+    base = sized(base, split)  # the first trial is the recipe as trained, its image size included
     dims = check_space(space or default_space(base), base)
     if trials is None and budget is None:
         budget = DEFAULT_BUDGET

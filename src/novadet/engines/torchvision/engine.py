@@ -118,7 +118,7 @@ class TorchvisionEngine:
                               "(novadet export --format onnx --int8 ptq), FP16 is OpenVINO's (--half)")
         out_dir = out_dir or run.export_dir
         out_dir.mkdir(parents=True, exist_ok=True)
-        imgsz = run.read_train_record().config.imgsz
+        imgsz = run.read_train_record().config.image_size
         if target.format == "onnx":
             return _onnx(run.best, out_dir / f"{run.best.stem}.onnx", imgsz)
         tag = "_int8" if target.quantized else "_fp16" if target.half else ""
@@ -140,7 +140,7 @@ def _start(split: SplitDataset, run: RunDir, config: TrainConfig, settings: Sett
     """Check the run folder is new and write its records; the split, located on disk for a resume."""
     if run.train_dir.exists():
         raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
-    spec = ModelSpec(config.model, len(split.class_names), config.imgsz)
+    spec = ModelSpec(config.model, len(split.class_names), config.image_size)
     located = split if split.location else write_split_folder(
         split, split.merged(), run.engine_dir / _SPLIT, near_threshold=0, groups=0, overwrite=True)
     write_text(run.engine_dir / _CALIB, "\n".join(str(split.train.image_path(r)) for r in split.train.records))
@@ -157,7 +157,7 @@ def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settin
          group: Group, *, resume: bool, progress: bool) -> TrainResult:
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    spec = ModelSpec(config.model, len(split.class_names), config.imgsz)
+    spec = ModelSpec(config.model, len(split.class_names), config.image_size)
     model = Detector(spec)
     if weights is not None:
         load_backbone(model, weights.path)
@@ -166,9 +166,9 @@ def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settin
     plan = _plan(config)
     if plan.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(len(split.train), config.imgsz))
-    train_part = SplitPart(split.train, config.imgsz, transforms(PRESETS[config.augment], grayscale=config.grayscale),
-                           cache=cache)
+    cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(len(split.train), config.image_size))
+    augment = transforms(PRESETS[config.augment], grayscale=config.grayscale)
+    train_part = SplitPart(split.train, config.image_size, augment, cache=cache)
     loop = Loop(model, train_part, split.val, run, settings, spec.to_dict(), group)
     if resume:
         loop.restore(run.last)

@@ -115,7 +115,7 @@ class UltralyticsEngine:
                          freeze="none" if backbone else record.config.freeze)
         spec = model_spec(config.model)
         stats = prune_checkpoint(source.best, run.engine_dir / _PRUNED, target_flops=target_flops,
-                                 imgsz=config.imgsz, backbone=backbone,
+                                 imgsz=config.image_size, backbone=backbone,
                                  backbone_layers=spec.backbone_layers if spec else 0)
         view = _write_view(split, run)
         plan = _plan(config, run, len(split.class_names), len(split.train))
@@ -193,7 +193,7 @@ class UltralyticsEngine:
 
         onnx_before = weights.with_suffix(".onnx").exists()
         produced = Path(YOLO(str(weights)).export(format=_EXPORT_FORMATS[target.format], imgsz=run.read_train_record()
-                                                  .config.imgsz, verbose=False, **extra))
+                                                  .config.image_size, verbose=False, **extra))
         if target.format == "tensorrt" and not onnx_before:  # the ONNX file TensorRT was built from
             weights.with_suffix(".onnx").unlink(missing_ok=True)
         out_dir = out_dir or run.export_dir
@@ -329,7 +329,7 @@ def _tagged(name: str, tag: str) -> str:
 
 def _plan(config: TrainConfig, run: RunDir, num_classes: int, train_images: int) -> _Plan:
     cpu = plan_cpu(config.precision, config.channels_last, on_cpu=_on_cpu(config.device))
-    cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(train_images, config.imgsz))
+    cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(train_images, config.image_size))
     plan = _model_plan(config, run, num_classes)
     pruned = run.engine_dir / _PRUNED
     if pruned.is_file():  # a pruned run, new or resumed: its model no longer matches any YAML
@@ -396,7 +396,7 @@ def _frozen_layers(config: TrainConfig, spec: ModelSpec | None) -> int:
 def _overrides(config: TrainConfig, view: Path, run: RunDir, plan: _Plan) -> dict[str, Any]:
     args: dict[str, Any] = {
         "model": plan.model_arg, "data": str((view / "data.yaml").resolve()), "epochs": config.epochs,
-        "imgsz": config.imgsz, "batch": config.batch, "seed": config.seed, "deterministic": True,
+        "imgsz": config.image_size, "batch": config.batch, "seed": config.seed, "deterministic": True,
         "device": config.device or None, "project": str(run.train_dir.parent.resolve()),
         "name": run.train_dir.name, "exist_ok": True, "freeze": plan.frozen_layers or None, "plots": False,
         "verbose": False, "cls_pw": 1.0 if config.class_weights else 0.0, "cache": "ram" if plan.cache else False,

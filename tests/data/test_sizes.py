@@ -1,0 +1,69 @@
+"""``imgsz: auto``: the training boxes pick the image size, and the engine is handed the size picked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+
+from novadet.core.dataset import DetectionDataset, ImageRecord, SplitDataset, SplitManifest
+from novadet.core.training import TrainConfig
+from novadet.data.sizes import image_size_for
+from novadet.engines import train as train_module
+
+
+def _dataset(sides: dict[int, list[float]], image: tuple[int, int] = (640, 480)) -> DetectionDataset:
+    """One image per box: class -> the square boxes' sides in pixels, on ``image``-sized images."""
+    records = [ImageRecord(f"{cls}_{i}.jpg", *image, boxes=np.array([[10, 10, 10 + side, 10 + side]]),
+                           classes=np.array([cls]))
+               for cls, values in sides.items() for i, side in enumerate(values)]
+    return DetectionDataset(Path("."), ("small", "large"), tuple(records))
+
+
+def test_boxes_too_small_at_320_raise_the_size_to_the_first_that_fits() -> None:
+    # 20 px on a 640 px side: 10 px at 320 (too small), 13 px at 416 (enough)
+    choice = image_size_for(_dataset({0: [20.0] * 5 + [60.0] * 5, 1: [200.0] * 10}))
+    assert choice.imgsz == 416 and choice.worst_class == "small"
+    assert choice.small_share_at_base == pytest.approx(0.5) and choice.small_share_at_pick == 0
+    assert "416 px because 50.0% of the small boxes" in choice.reason() and "1.7x as long" in choice.reason()
+
+
+def test_the_size_follows_the_longer_image_side() -> None:
+    # the same 20 px boxes on 1280 px images are 5 px at 320 and still under 12 px at 2x: capped at 640
+    choice = image_size_for(_dataset({0: [20.0] * 10, 1: [400.0] * 10}, image=(1280, 960)))
+    assert choice.imgsz == 640 and choice.small_share_at_pick == 1.0
+
+
+def test_a_few_small_boxes_keep_320() -> None:
+    choice = image_size_for(_dataset({0: [20.0] + [60.0] * 19, 1: [200.0] * 10}))
+    assert choice.imgsz == 320 and not choice.raised and choice.small_share_at_base == pytest.approx(0.05)
+
+
+def test_no_boxes_keep_320() -> None:
+    assert image_size_for(_dataset({})).imgsz == 320
+
+
+class _Recorder:
+    """An engine that records the config it is handed instead of training."""
+
+    seen: ClassVar[list[TrainConfig]] = []
+
+    def train(self, data: SplitDataset, run: Any, config: TrainConfig, *, progress: bool) -> None:
+        self.seen.append(config)
+        raise RuntimeError("recorded")
+
+
+@pytest.mark.parametrize(("asked", "handed"), [("auto", 416), (256, 256)])
+def test_train_hands_the_engine_the_resolved_size(asked: Any, handed: int, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    part = _dataset({0: [20.0] * 5 + [60.0] * 5, 1: [200.0] * 10})
+    data = SplitDataset(part, part, part, SplitManifest(0, {}, {}))
+    monkeypatch.setattr(train_module, "get_engine", lambda name: _Recorder())
+    _Recorder.seen.clear()
+    with caplog.at_level(logging.INFO), pytest.raises(RuntimeError, match="recorded"):
+        train_module.train(data, tmp_path / "run", TrainConfig(imgsz=asked, device="cpu"))
+    assert _Recorder.seen[0].imgsz == handed
+    assert ("imgsz auto: 416 px" in caplog.text) == (asked == "auto")

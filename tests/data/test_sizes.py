@@ -23,27 +23,27 @@ def _dataset(sides: dict[int, list[float]], image: tuple[int, int] = (640, 480))
     return DetectionDataset(Path("."), ("small", "large"), tuple(records))
 
 
-def test_boxes_too_small_at_320_raise_the_size_to_the_first_that_fits() -> None:
-    # 20 px on a 640 px side: 10 px at 320 (too small), 13 px at 416 (enough)
+def test_boxes_too_small_at_256_raise_the_size_to_the_first_that_fits() -> None:
+    # 20 px on a 640 px side: 8 px at 256 and 10 px at 320 (too small), 13 px at 416 (enough)
     choice = image_size_for(_dataset({0: [20.0] * 5 + [60.0] * 5, 1: [200.0] * 10}))
     assert choice.imgsz == 416 and choice.worst_class == "small"
     assert choice.small_share_at_base == pytest.approx(0.5) and choice.small_share_at_pick == 0
-    assert "416 px because 50.0% of the small boxes" in choice.reason() and "1.7x as long" in choice.reason()
+    assert "416 px because 50.0% of the small boxes" in choice.reason() and "2.6x as long as at 256" in choice.reason()
 
 
 def test_the_size_follows_the_longer_image_side() -> None:
-    # the same 20 px boxes on 1280 px images are 5 px at 320 and still under 12 px at 2x: capped at 640
+    # the same 20 px boxes on 1280 px images are 4 px at 256 and still under 12 px at 640: capped there
     choice = image_size_for(_dataset({0: [20.0] * 10, 1: [400.0] * 10}, image=(1280, 960)))
     assert choice.imgsz == 640 and choice.small_share_at_pick == 1.0
 
 
-def test_a_few_small_boxes_keep_320() -> None:
+def test_a_few_small_boxes_keep_256() -> None:
     choice = image_size_for(_dataset({0: [20.0] + [60.0] * 19, 1: [200.0] * 10}))
-    assert choice.imgsz == 320 and not choice.raised and choice.small_share_at_base == pytest.approx(0.05)
+    assert choice.imgsz == 256 and not choice.raised and choice.small_share_at_base == pytest.approx(0.05)
 
 
-def test_no_boxes_keep_320() -> None:
-    assert image_size_for(_dataset({})).imgsz == 320
+def test_no_boxes_keep_256() -> None:
+    assert image_size_for(_dataset({})).imgsz == 256
 
 
 class _Recorder:

@@ -8,13 +8,13 @@ from novadet.errors import ConfigError
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"imgsz": 100}, "imgsz must be a multiple of 32"),
+    ({"imgsz": 100}, "imgsz must be auto or a multiple of 32"),
     ({"epochs": 0}, "epochs must be >= 1"),
     ({"augment": "wild"}, "augment must be one of none, light, default, heavy"),
     ({"sampler": "oversample"}, "sampler must be one of"),
     ({"freeze": "half"}, "freeze must be backbone, none or a number"),
     ({"freeze": "none", "unfreeze_at": 3}, "needs something frozen"),
-    ({"epochs": 5, "unfreeze_at": 5}, "unfreeze-at must be between 1 and epochs - 1"),
+    ({"epochs": 5, "unfreeze_at": 5}, "unfreeze-at must be half, none or between 1 and epochs - 1"),
     ({"backbone_lr_scale": 0}, "backbone lr scale must be > 0"),
     ({"focal_gamma": -1}, "focal gamma must be >= 0"),
 ])
@@ -32,6 +32,22 @@ def test_bad_train_options(kwargs: dict[str, object], message: str) -> None:
 def test_from_dict_names_a_wrongly_typed_option(values: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_dict(values, "cfg.yaml")
+
+
+@pytest.mark.parametrize(("kwargs", "epoch"), [
+    ({}, 22), ({"epochs": 10}, 5), ({"epochs": 1}, None), ({"freeze": "none"}, None), ({"unfreeze_at": 3}, 3),
+    ({"unfreeze_at": None}, None),
+])
+def test_unfreeze_half_opens_the_backbone_half_way(kwargs: dict[str, object], epoch: int | None) -> None:
+    assert TrainConfig(**kwargs).unfreeze_epoch == epoch  # type: ignore[arg-type]
+
+
+def test_the_command_line_spells_none_half_and_auto() -> None:
+    config = TrainConfig.from_dict({"unfreeze_at": "none", "imgsz": "416", "focal_gamma": "none"}, "command line")
+    assert (config.unfreeze_at, config.imgsz, config.focal_gamma) == (None, 416, None)
+    assert TrainConfig.from_dict({"unfreeze_at": "half", "imgsz": "auto"}).unfreeze_epoch == 22
+    with pytest.raises(ConfigError, match="command line: unfreeze_at"):
+        TrainConfig.from_dict({"unfreeze_at": "soon"}, "command line")
 
 
 def test_from_dict_takes_yaml_scalars() -> None:

@@ -24,7 +24,7 @@ _TRAIN = """
 import sys
 from novadet import TrainConfig, train
 train(sys.argv[1], sys.argv[2], TrainConfig(engine=sys.argv[3], epochs=int(sys.argv[4]), imgsz=64, batch=8,
-                                            device="cpu"))
+                                            device="cpu", unfreeze_at=None))
 """
 
 

@@ -19,7 +19,7 @@ from novadet.engines.torchvision.data import PRESETS, Preset, epoch_order, trans
 from novadet.engines.weights import resolve
 from novadet.errors import ConfigError
 
-TINY = {"engine": "torchvision", "epochs": 2, "imgsz": 64, "batch": 8}
+TINY = {"engine": "torchvision", "epochs": 2, "imgsz": 64, "batch": 8, "unfreeze_at": None}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_frozen_backbone_stays_bit_identical_in_bf16_too(tiny_split: Path, tmp_p
 
 
 def test_unfreeze_at_trains_the_convolutions_but_not_the_batchnorm(tiny_split: Path, tmp_path: Path) -> None:
-    train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 3}, unfreeze_at=2))  # type: ignore[arg-type]
+    train(tiny_split, tmp_path / "run", TrainConfig(**{**TINY, "epochs": 3, "unfreeze_at": 2}))  # type: ignore[arg-type]
     stored = get_engine("torchvision").backbone_state(RunDir(tmp_path / "run").last)
     pretrained = torch.load(resolve("mobilenet_v2_imagenet").path, weights_only=True)
     moved = {k for k, v in stored.items() if not np.array_equal(v, pretrained[k].numpy())}

@@ -23,7 +23,7 @@ from novadet.errors import ConfigError, DataError, WeightsError
 
 from ..conftest import kill_after_epochs
 
-TINY = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu"}
+TINY = {"epochs": 2, "imgsz": 64, "batch": 8, "device": "cpu", "unfreeze_at": None}
 
 
 @pytest.fixture(scope="module")
@@ -210,12 +210,18 @@ runpy.run_path(sys.argv[1], run_name="__main__")
 """
 
 
+def test_the_default_opens_the_backbone_half_way_with_the_engine_focal_loss(tiny_split: Path, tmp_path: Path) -> None:
+    config = TrainConfig(**{**TINY, "epochs": 4, "unfreeze_at": "half"})
+    extras = build_trainer(read_split(tiny_split), RunDir(tmp_path / "run"), config).extras
+    assert (extras.unfreeze_at, extras.focal_gamma) == (2, 0.3)
+
+
 def test_multi_gpu_launcher_rebuilds_the_trainer_with_its_extras(tiny_split: Path, tmp_path: Path) -> None:
     """Ultralytics' DDP launcher writes a script that rebuilds the trainer as Trainer(cfg=, overrides=) in
     each worker; run that script (without GPUs, training replaced by a report) and check what it built."""
     from ultralytics.utils.dist import ddp_cleanup, generate_ddp_file
 
-    config = TrainConfig(**{**TINY, "epochs": 3}, unfreeze_at=1, focal_gamma=2.0, sampler="repeat-factor")
+    config = TrainConfig(**{**TINY, "epochs": 3, "unfreeze_at": 1}, focal_gamma=2.0, sampler="repeat-factor")
     trainer = build_trainer(read_split(tiny_split), RunDir(tmp_path / "run"), config)
     script = generate_ddp_file(trainer)
     try:

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, get_origin, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import numpy as np
 import numpy.typing as npt
@@ -42,17 +42,19 @@ class TrainConfig:
                         "an Ultralytics .yaml/.pt; torchvision: fcos-mobilenetv2, retinanet-mobilenetv2.")
     weights: str = option("auto", "auto (the model's pretrained weights, found offline), none (random), or a file.")
     freeze: str = option("backbone", "backbone, none, or the number of leading layers to freeze (BatchNorm too).")
-    unfreeze_at: int | None = option(None, "Epoch from which the frozen layers train too, or none.")
-    backbone_lr_scale: float = option(0.1, "Learning-rate factor for the backbone once it is unfrozen.")
-    epochs: int = option(50, "Training epochs.")
-    imgsz: int | Literal["auto"] = option("auto", "Training image size, a multiple of 32; auto: 320, or 416-640 "
-                                          "when over a tenth of a class's boxes would be under 12 px at 320.")
+    unfreeze_at: int | Literal["half"] | None = option("half", "Epoch from which the frozen layers train too: "
+                                                       "half (epochs // 2), a number, or none.")
+    backbone_lr_scale: float = option(0.2, "Learning-rate factor for the backbone once it is unfrozen.")
+    epochs: int = option(44, "Training epochs.")
+    imgsz: int | Literal["auto"] = option("auto", "Training image size, a multiple of 32; auto: 256, or 320-640 "
+                                          "when over a tenth of a class's boxes would be under 12 px at 256.")
     batch: int = option(16, "Images per batch.")
     seed: int = option(0, "The same seed gives the same training.")
-    sampler: Sampler = option("none", "none or repeat-factor (oversample images holding rare classes).")
+    sampler: Sampler = option("repeat-factor", "none or repeat-factor (oversample images holding rare classes).")
     rfs_threshold: float = option(0.5, "Repeat-factor threshold t: classes on fewer images than this share are "
                                   "repeated.")
-    focal_gamma: float = option(0.0, "Focal-loss gamma on the classification branch; 0 is plain BCE.")
+    focal_gamma: float | None = option(None, "Focal-loss gamma on the classification branch, 0 for plain BCE; none: "
+                                       "the engine's (ultralytics 0.3; torchvision's models have their own).")
     class_weights: bool = option(False, "Weight the classification loss by inverse class frequency.")
     augment: Augment = option("default", "none, light, default or heavy (rotation, translation, scale, mixup, "
                               "noise).")
@@ -78,14 +80,15 @@ class TrainConfig:
              f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.cache in CACHES, f"cache must be one of {', '.join(CACHES)}, got {self.cache!r}"),
             (0 < self.rfs_threshold <= 1, f"rfs threshold must be in (0, 1], got {self.rfs_threshold}"),
-            (self.focal_gamma >= 0, f"focal gamma must be >= 0, got {self.focal_gamma}"),
+            (self.focal_gamma is None or self.focal_gamma >= 0, f"focal gamma must be >= 0, got {self.focal_gamma}"),
             (self.backbone_lr_scale > 0, f"backbone lr scale must be > 0, got {self.backbone_lr_scale}"),
             (self.freeze in ("backbone", "none") or self.freeze.isdigit(),
              f"freeze must be backbone, none or a number of layers, got {self.freeze!r}"),
-            (self.unfreeze_at is None or self.freeze != "none",
+            (not isinstance(self.unfreeze_at, int) or self.freeze != "none",
              "--unfreeze-at needs something frozen: drop it or set --freeze backbone"),
-            (self.unfreeze_at is None or 0 < self.unfreeze_at < self.epochs,
-             f"unfreeze-at must be between 1 and epochs - 1 ({self.epochs - 1}), got {self.unfreeze_at}"),
+            (not isinstance(self.unfreeze_at, int) or 0 < self.unfreeze_at < self.epochs,
+             f"unfreeze-at must be half, none or between 1 and epochs - 1 ({self.epochs - 1}), "
+             f"got {self.unfreeze_at}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -97,6 +100,13 @@ class TrainConfig:
         if self.imgsz == "auto":
             raise ValueError("imgsz auto is resolved by novadet.train from the training boxes")
         return self.imgsz
+
+    @property
+    def unfreeze_epoch(self) -> int | None:
+        """The epoch the frozen layers open at: ``half`` resolved, None when nothing is frozen or under 2 epochs."""
+        if self.unfreeze_at != "half":
+            return self.unfreeze_at
+        return self.epochs // 2 if self.freeze != "none" and self.epochs >= 2 else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +131,8 @@ def _typed(name: str, value: Any, source: str) -> Any:
     hint = get_type_hints(TrainConfig)[name]
     if name == "freeze" and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in get_args(hint):
+        return None  # how a command line says None
     if get_origin(hint) is Literal:
         return value
     try:

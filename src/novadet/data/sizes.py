@@ -15,8 +15,8 @@ import numpy.typing as npt
 
 from novadet.core.dataset import DetectionDataset
 
-BASE_SIZE = 320
-LARGER_SIZES = (416, 480, 512, 640)
+BASE_SIZE = 256
+LARGER_SIZES = (320, 416, 480, 512, 640)
 MIN_BOX_PX = 12.0  # a box side (square root of its area) under this, after resizing, counts as too small
 MAX_SMALL_SHARE = 0.10  # more than this share of one class's boxes too small raises the size
 
@@ -51,8 +51,8 @@ class SizeChoice:
 
 
 def image_size_for(train: DetectionDataset) -> SizeChoice:
-    """The smallest of 320, 416, 480, 512 and 640 px at which no class of ``train`` has more than a tenth of its
-    boxes under 12 px (640 if none is), with the share that decided it."""
+    """The smallest of 256, 320, 416, 480, 512 and 640 px at which no class of ``train`` has more than a tenth
+    of its boxes under 12 px (640 if none is), with the share that decided it."""
     sides = _box_sides(train)
     if not any(len(s) for s in sides.values()):
         return SizeChoice(BASE_SIZE, None, 0.0, 0.0)

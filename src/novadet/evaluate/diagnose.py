@@ -94,7 +94,8 @@ def weak_classes(ap_per_class: Mapping[str, float | None], train_instances: Mapp
     fewest = count == min(train_instances.values()) if train_instances else False
     return Advice("WEAK_CLASS", f"{name}: AP {scored[name]:.2f} with {count:,} training instances"
                                 f"{', the fewest' if fewest else ''} (others average {others:.2f}). Collect more "
-                                f"{name}, or use --sampler repeat-factor (and --focal-gamma 2).")
+                                f"{name}, or repeat it more (--sampler repeat-factor with a higher --rfs-threshold) "
+                                "and try --focal-gamma 2.")
 
 
 def threshold_advice(recommended: float, default: float = DEPLOY_CONFIDENCE, gap: float = 0.15) -> Advice | None:

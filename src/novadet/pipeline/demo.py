@@ -17,7 +17,7 @@ _MARKER = ".novadet-demo"
 # Sized for a 2-core laptop CPU: the full demo within 10 minutes, --fast within 2 (bench/RESULTS.md).
 _FULL: dict[str, Any] = {
     "images": 300, "image_size": (320, 240),
-    "train": {"epochs": 20, "imgsz": 320, "batch": 16},
+    "train": {"epochs": 20, "batch": 16},  # imgsz auto: 256 for these boxes
     "export": {"targets": [{"format": "onnx"}, {"format": "openvino", "precision": "f32"},
                            {"format": "openvino", "int8": "auto"}], "calib_images": 100},
     "bench": {"runs": 20},

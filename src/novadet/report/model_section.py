@@ -35,7 +35,7 @@ def training_section(record: TrainRecord | None, result: TrainResult | None, his
         done = f"{result.epochs_done} epochs in {result.wall_s / 60:.1f} min, best val mAP50-95 " \
                f"{result.best_map50_95:.3f}" if result else f"{len(history)} epochs so far"
         blocks.append(Paragraphs((f"{c.model} ({record.engine} engine) at {c.imgsz} px, batch {c.batch}, freeze "
-                                  f"{c.freeze}, {done}.",)))
+                                  f"{c.freeze}{_unfrozen(c.unfreeze_epoch)}, {done}.",)))
     marks = curve_marks(history)
     blocks.append(Plot(data_uri(figures.training_curves(history, marks), "image/png"),
                        "Training curves: losses, val mAP and learning rate per epoch",
@@ -111,3 +111,6 @@ def _predicted(dets: Detections, names: tuple[str, ...]) -> list[DrawnBox]:
                      f"{names[int(k)]} {s:.2f}", dashed=True)
             for b, s, k in zip(dets.xyxy, dets.confidence, dets.class_id, strict=True)]
 
+
+def _unfrozen(epoch: int | None) -> str:
+    return f" (trained from epoch {epoch})" if epoch is not None else ""

@@ -185,7 +185,7 @@ def _settings(config: TrainConfig) -> Settings:
     _check(config)
     plan = _plan(config)
     return Settings(epochs=config.epochs, batch=config.batch, seed=config.seed, frozen=config.freeze == "backbone",
-                    unfreeze_at=config.unfreeze_at, backbone_lr_scale=config.backbone_lr_scale,
+                    unfreeze_at=config.unfreeze_epoch, backbone_lr_scale=config.backbone_lr_scale,
                     repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
                     bf16=plan.bf16, channels_last=plan.channels_last, workers=_workers(config), **config.extra)
 
@@ -199,7 +199,7 @@ def _check(config: TrainConfig) -> None:
                       f"it takes {', '.join(sorted(_LOOP_OPTIONS))}"),
         (not config.class_weights, "--class-weights is an Ultralytics-engine option; torchvision's focal loss "
                                    "already down-weights the easy, frequent classes (or use --sampler repeat-factor)"),
-        (not config.focal_gamma, "--focal-gamma is an Ultralytics-engine option; torchvision's FCOS and RetinaNet "
+        (config.focal_gamma is None, "--focal-gamma is an Ultralytics-engine option; torchvision's FCOS and RetinaNet "
                                  "always train with focal loss (gamma 2, alpha 0.25)"),
         (config.freeze in ("backbone", "none"),
          f"the torchvision engine freezes the backbone or nothing; got freeze {config.freeze!r}"),

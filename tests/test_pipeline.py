@@ -170,7 +170,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     ("data: d\nbogus: 1\n", "bogus: Extra inputs are not permitted"),
     ("data: d\nexport: {targets: [{format: tflite}]}\n", "export.targets.0.format: Input should be"),
     ("data: d\ntrain: {epoch: 3}\n", "unknown training option(s) epoch"),
-    ("data: d\ntrain: {imgsz: 100}\n", "imgsz must be a multiple of 32"),
+    ("data: d\ntrain: {imgsz: 100}\n", "imgsz must be auto or a multiple of 32"),
     ("data: d\nsplit: {ratios: [0.5, 0.2]}\n", "ratios must be 2 or 3 shares"),
     ("data: d\nsplit: {ratios: [0.8, 0.2]}\n", "eval.split is test but split.ratios make no test split"),
     ("data: d\nexport: {targets: [{format: onnx, half: true, int8: true}]}\n", "export.targets.0: choose half or "

@@ -111,7 +111,7 @@ def test_run_folder_records(tiny_split: Path, tmp_path: Path) -> None:
     assert record.engine == "ultralytics" and record.split_dir == tiny_split
     assert record.config == TrainConfig(**TINY) and record.class_names == ("disc", "tile", "wedge")
     config = run.config_file.read_text()
-    for option in ("backbone_lr_scale: 0.1", "sampler: none", "augment: default", "freeze: backbone"):
+    for option in ("backbone_lr_scale: 0.2", "sampler: repeat-factor", "augment: default", "freeze: backbone"):
         assert option in config
     assert not any(p.name.endswith(".cache") for p in tiny_split.rglob("*"))  # Ultralytics' caches stay in the run
 

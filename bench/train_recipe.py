@@ -45,7 +45,8 @@ RECIPES: dict[str, dict[str, Any]] = {
                      "sampler": "repeat-factor", "focal_gamma": 0.29,
                      "extra": {"lr0": 0.0039, "optimizer": "AdamW", "mosaic": 0.37}},
     "default": DEFAULT,
-    "default-320": {**DEFAULT, "epochs": 36, "imgsz": 320},  # the same time at 320 px
+    "default-320": {**DEFAULT, "epochs": 36, "imgsz": 320},  # about the same time at 320 px
+    "default-320-34": {**DEFAULT, "epochs": 34, "imgsz": 320},  # inside 10 minutes at 320 px
 }
 
 

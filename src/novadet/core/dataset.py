@@ -102,6 +102,10 @@ class ImageRecord:
         """The boxes that are objects to find (not ignore regions)."""
         return ~self.crowd
 
+    def trainable(self, num_classes: int) -> npt.NDArray[np.bool_]:
+        """The boxes a detector learns from: objects (not ignore regions) of a known class."""
+        return self.objects & (self.classes >= 0) & (self.classes < num_classes)
+
     def with_boxes(self, keep: npt.NDArray[np.bool_], boxes: BoxArray | None = None) -> ImageRecord:
         """Return a copy holding only the boxes where ``keep`` is true (optionally replaced first)."""
         source = self.boxes if boxes is None else boxes

@@ -67,7 +67,7 @@ def _box_sides(train: DetectionDataset) -> dict[str, npt.NDArray[np.float64]]:
     the letterbox resize scales that side to ``imgsz``."""
     found: dict[str, list[npt.NDArray[np.float64]]] = {name: [] for name in train.class_names}
     for record in train:
-        keep = record.objects & (record.classes >= 0) & (record.classes < train.num_classes)
+        keep = record.trainable(train.num_classes)
         wh = np.clip(record.boxes[keep, 2:] - record.boxes[keep, :2], 0, None).astype(np.float64)
         side = np.sqrt(wh[:, 0] * wh[:, 1]) / max(record.width, record.height, 1)
         for cls in np.unique(record.classes[keep]):

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from novadet.core.dataset import DetectionDataset, ImageRecord
+from novadet.core.dataset import DetectionDataset
 from novadet.engines.predictor import PAD_VALUE, letterbox, read_rgb
 from novadet.engines.sampling import repeat_factors, repeated_indices
 
@@ -100,13 +100,9 @@ class SplitPart(Dataset[Sample]):
         """The letterboxed image and its trainable boxes (known class, not crowd) in its pixels."""
         record = self.part.records[index]
         image, box = letterbox(read_rgb(self.part.image_path(record)), self.imgsz)
-        keep = _trainable(record, len(self.part.class_names))
+        keep = record.trainable(len(self.part.class_names))
         boxes = record.boxes[keep] * box.scale + [box.pad_x, box.pad_y, box.pad_x, box.pad_y]
         return image, boxes.astype(np.float32), record.classes[keep].astype(np.int64)
-
-
-def _trainable(record: ImageRecord, num_classes: int) -> npt.NDArray[np.bool_]:
-    return (record.classes >= 0) & (record.classes < num_classes) & ~record.crowd
 
 
 def collate(samples: Sequence[Sample]) -> tuple[Tensor, list[Target]]:
@@ -119,7 +115,7 @@ def epoch_order(part: DetectionDataset, epoch: int, seed: int, repeat_threshold:
     with ``repeat_threshold``, images holding rare classes repeated (repeat-factor sampling)."""
     indices = np.arange(len(part.records))
     if repeat_threshold is not None:
-        classes = [r.classes[_trainable(r, len(part.class_names))] for r in part.records]
+        classes = [r.classes[r.trainable(len(part.class_names))] for r in part.records]
         factors = repeat_factors(classes, len(part.class_names), repeat_threshold)
         indices = repeated_indices(factors, seed * 1000 + epoch)
     order: list[int] = np.random.default_rng([seed, epoch]).permutation(indices).tolist()

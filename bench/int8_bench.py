@@ -1,8 +1,12 @@
-"""INT8 on a trained run, side by side: f32, post-training INT8 and accuracy-aware INT8 (OpenVINO), and ONNX
-f32 and INT8. Each artifact is exported, scored on the test split and gated; then `novadet bench` times them
-all at 2 threads, `--repeats` times (fresh processes each), and the table gives the median p50.
+"""INT8 on a trained run, side by side: f32, post-training, accuracy-aware and quantization-aware INT8
+(OpenVINO), and ONNX f32 and INT8. Each artifact is exported, scored on the test split and gated; then
+`novadet bench` times them all at 2 threads, `--repeats` times (fresh processes each), and the table gives
+the median p50.
 
 Usage: python bench/int8_bench.py RUN [--calib-images 300] [--repeats 3] [--only NAME ...] [--int8-precision f32]
+
+Artifacts exported by an earlier run and not by this one are timed too, with their recorded gate; `--only`
+with no name times what is there.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ TARGETS = {  # name: ExportTarget keyword arguments; one artifact per folder nam
     "openvino-f32": {"format": "openvino", "precision": "f32"},
     "openvino-ptq": {"format": "openvino", "int8": "ptq"},
     "openvino-accuracy-aware": {"format": "openvino", "int8": "accuracy-aware"},
+    "openvino-qat": {"format": "openvino", "int8": "qat"},
     "onnx-f32": {"format": "onnx"},
     "onnx-ptq": {"format": "onnx", "int8": "ptq"},
 }
@@ -57,6 +62,11 @@ def main() -> None:
     if source:
         print(f"| {run.relative(run.best)} | torch f32 | | | | | {statistics.median(source):.1f} | "
               f"{sizes[run.relative(run.best)]:.1f} | | |")
+    for artifact in sorted(set(p50s) - set(gates)):  # exported by an earlier run of this script: its record
+        earlier = run.read_gate(run.root / artifact)
+        if earlier is not None:
+            gates[artifact] = (f"{earlier.int8 if earlier.int8 != 'off' else earlier.precision} (earlier run)",
+                               earlier)
     for artifact, (name, gate) in gates.items():
         worst = min((d for d in gate.class_deltas.values() if d is not None), default=0.0)
         floating = f"{len(gate.float_layers)} of {gate.quantisable_layers}" if gate.quantisable_layers else ""

@@ -57,7 +57,10 @@ def test_bad_options_exit_2(tiny_yolo: Path, args: list[str], message: str) -> N
 @pytest.mark.parametrize(("args", "message"), [
     (["--format", "onnx", "--int8", "accuracy-aware"], "accuracy-aware INT8 is OpenVINO's (NNCF): it needs format "
                                                        "openvino"),
-    (["--format", "openvino", "--int8", "qdq"], "int8 must be one of off, ptq, accuracy-aware, auto, got 'qdq'"),
+    (["--format", "openvino", "--int8", "qdq"], "int8 must be one of off, ptq, accuracy-aware, qat, auto, got "
+                                                "'qdq'"),
+    (["--format", "onnx", "--int8", "qat"], "qat INT8 is OpenVINO's (NNCF): it needs format openvino"),
+    (["--format", "openvino", "--int8", "qat", "--qat-epochs", "0"], "qat_epochs must be at least 1, got 0"),
 ])
 def test_bad_int8_modes_exit_2_before_any_work(tiny_trained_run: Path, args: list[str], message: str) -> None:
     before = tree_fingerprint(tiny_trained_run)

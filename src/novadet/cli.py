@@ -7,6 +7,7 @@ stderr and exit status 2; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -187,18 +188,18 @@ def evaluate(
 def export(run_dir: RunArg, **settings: Any) -> None:
     """Export the best checkpoint, re-evaluate it with the same Predictor, and refuse it if it lost accuracy.
 
-    Example: novadet export runs/bccd --format openvino --int8 ptq (or accuracy-aware, or auto)
+    Example: novadet export runs/bccd --format openvino --int8 ptq (or accuracy-aware, qat, or auto)
     """
     from novadet.deploy.export import export as run_export
 
     values = settings_only(settings)
-    target = ExportTarget(**{k: values[k] for k in ("format", "half", "int8", "precision")})
+    target = ExportTarget(**{f.name: values[f.name] for f in dataclasses.fields(ExportTarget)})
     o, e = build(ExportOptions, values), build(EvalOptions, values)
     artifact, gate = run_export(run_dir, target, split=e.split, calib_images=o.calib_images, max_drop=o.max_drop,
                                 max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
-    if gate.int8 == "accuracy-aware":
+    if gate.quantisable_layers:  # accuracy-aware and QAT say what stayed in float
         names = ", ".join(n.split("/")[0].removeprefix("__module.") for n in gate.float_layers) or "none"
         out.print(f"Kept in float: {len(gate.float_layers)} of {gate.quantisable_layers} convolutions ({names}); "
                   f"made in {gate.made_s:.0f} s", highlight=False)

@@ -58,8 +58,9 @@ def test_auto_stops_at_the_first_accepted_artifact(learned_run: Path, monkeypatc
     artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto"), split="val", calib_images=40,
                             max_drop=100, max_class_drop=100)
     assert gate.passed and gate.int8 == "ptq" and artifact.name == "best_int8_openvino_model" and tried == []
-    artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto"), split="val", calib_images=40,
-                            max_drop=5, max_class_drop=-1)  # PTQ cannot pass: no class may drop at all
-    assert tried == ["accuracy-aware"] and gate.int8 == "accuracy-aware" and gate.float_layers == ("x",)
-    refused_ptq = run.read_gate(run.refused_dir / "best_int8_openvino_model")
-    assert refused_ptq is not None and not refused_ptq.passed  # what auto tried first stays on record
+    artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto", qat_epochs=1), split="val",
+                            calib_images=40, max_drop=5, max_class_drop=-3)  # every class must gain 3 points
+    assert tried == ["accuracy-aware"] and gate.int8 == "qat" and not gate.passed  # refused, so QAT came last
+    for tried_first in ("best_int8_openvino_model", "best_int8aa_openvino_model"):
+        record = run.read_gate(run.refused_dir / tried_first)
+        assert record is not None and not record.passed  # what auto tried before stays on record

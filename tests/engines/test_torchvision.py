@@ -161,6 +161,7 @@ def test_the_model_name_implies_the_engine(given: dict[str, Any], expected: tupl
     ({"extra": {"optimizer": "Lion"}}, "optimizer must be AdamW or SGD"),
     ({"class_weights": True}, "Ultralytics-engine option"),
     ({"focal_gamma": 1.5}, "always train with focal loss"),
+    ({"teacher": "runs/big"}, "--teacher \\(distillation\\) is an Ultralytics-engine option"),
     ({"freeze": "10"}, "freezes the backbone or nothing"),
     ({"weights": "none"}, "would freeze random weights"),
 ])

@@ -11,8 +11,9 @@ from novadet.errors import ConfigError
 ExportFormat = Literal["onnx", "openvino", "tensorrt"]
 EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino", "tensorrt")
 RuntimePrecision = Literal["auto", "f32"]
-Int8Mode = Literal["off", "ptq", "accuracy-aware", "auto"]
-INT8_MODES: tuple[str, ...] = ("off", "ptq", "accuracy-aware", "auto")
+Int8Mode = Literal["off", "ptq", "accuracy-aware", "qat", "auto"]
+INT8_MODES: tuple[str, ...] = ("off", "ptq", "accuracy-aware", "qat", "auto")
+QAT_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,11 @@ class ExportTarget:
     int8: Int8Mode | bool = option("off", "INT8 calibrated on train images. ptq (also: true): every layer; NNCF "
                                    "for OpenVINO, ONNX Runtime QDQ for ONNX, TensorRT's calibrator. accuracy-aware "
                                    "(OpenVINO): NNCF puts back in float the layers that cost the most val mAP "
-                                   "until the gate's limits hold. auto: ptq, then (OpenVINO) accuracy-aware if the "
-                                   "gate refuses it. off (also: false).")
+                                   "until the gate's limits hold. qat (OpenVINO, Ultralytics engine): "
+                                   "quantization-aware training, qat_epochs of fine-tuning fake-quantised. auto: "
+                                   "ptq, then (OpenVINO) accuracy-aware, then qat, until the gate accepts one. off "
+                                   "(also: false).")
+    qat_epochs: int = option(QAT_EPOCHS, "Epochs of quantization-aware training (int8 qat, or auto reaching it).")
     precision: RuntimePrecision = option("auto", "OpenVINO's compute precision: auto (its choice, bf16 on some "
                                          "CPUs) or f32.")
 
@@ -37,8 +41,10 @@ class ExportTarget:
             raise ConfigError(f"int8 must be one of {', '.join(INT8_MODES)}, got {self.int8!r}")
         if self.format not in EXPORT_FORMATS:
             raise ConfigError(f"export format {self.format!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}")
-        if self.int8 == "accuracy-aware" and self.format != "openvino":
-            raise ConfigError("accuracy-aware INT8 is OpenVINO's (NNCF): it needs format openvino")
+        if self.int8 in ("accuracy-aware", "qat") and self.format != "openvino":
+            raise ConfigError(f"{self.int8} INT8 is OpenVINO's (NNCF): it needs format openvino")
+        if self.qat_epochs < 1:
+            raise ConfigError(f"qat_epochs must be at least 1, got {self.qat_epochs}")
         if self.precision not in ("auto", "f32"):
             raise ConfigError(f"precision must be auto or f32, got {self.precision!r}")
         if self.half and self.quantized:

@@ -174,9 +174,9 @@ class GateResult(Record):
     source: str = ""
     split: str = ""
     precision: str = "auto"
-    int8: str = "off"  # how it was quantised: off, ptq, accuracy-aware
+    int8: str = "off"  # how it was quantised: off, ptq, accuracy-aware, qat
     made_s: float = 0.0  # seconds to export (and quantise) it
-    float_layers: tuple[str, ...] = ()  # accuracy-aware: quantisable layers left in float
+    float_layers: tuple[str, ...] = ()  # accuracy-aware, qat: quantisable layers left in float
     quantisable_layers: int = 0
 
 

@@ -56,6 +56,8 @@ class TrainConfig:
     focal_gamma: float | None = option(None, "Focal-loss gamma on the classification branch, 0 for plain BCE; none: "
                                        "the engine's (ultralytics 0.3; torchvision's models have their own).")
     class_weights: bool = option(False, "Weight the classification loss by inverse class frequency.")
+    teacher: str | None = option(None, "A run folder whose model teaches this one through its outputs on each "
+                                 "batch (distillation; Ultralytics engine; same classes and strides).")
     augment: Augment = option("default", "none, light, default or heavy (rotation, translation, scale, mixup, "
                               "noise).")
     grayscale: bool = option(False, "Turn 20% of training images grey.")

@@ -146,6 +146,13 @@ def float_layers(model: Any) -> tuple[tuple[str, ...], int]:
     return floating, len(layers)
 
 
+def openvino_float_layers(artifact: Path) -> tuple[tuple[str, ...], int]:
+    """:func:`float_layers` of a saved IR folder."""
+    import openvino as ov
+
+    return float_layers(ov.Core().read_model(str(next(artifact.glob("*.xml")))))
+
+
 def _layer_name(op: Any) -> str:
     """The op's own name, or where conversion gave it a generated one (``Multiply_565521``: the convolutions
     inside a wrapped torchvision module), the name of the op that reads its output (its batch norm, say)."""

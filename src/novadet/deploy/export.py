@@ -15,15 +15,15 @@ from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
 from novadet.core.reports import CocoMetrics, GateResult
 from novadet.core.run import RunDir
 from novadet.data.split_folder import read_split
-from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino
+from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino, openvino_float_layers
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
 from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
-from novadet.engines.base import get_head
+from novadet.engines.base import QuantisationTrainer, get_head
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
 from novadet.evaluate.evaluator import evaluate
 
-AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware"), "onnx": ("ptq",),
+AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware", "qat"), "onnx": ("ptq",),
                                               "tensorrt": ("ptq",)}  # cheapest first
 
 
@@ -48,7 +48,7 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     if target.int8 == "auto":
         before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou,
                                             progress=progress).coco
-        for method in AUTO_INT8[target.format]:  # the first the gate accepts; else the last one tried
+        for method in _methods(run, target):  # the first the gate accepts; else the last one tried
             artifact, gate = export(run.root, replace(target, int8=method), split=split, data=split_data,
                                     calib_images=calib_images, max_drop=max_drop, max_class_drop=max_class_drop,
                                     conf=conf, iou=iou, source_metrics=before, progress=progress)
@@ -56,7 +56,7 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
                 break
         return artifact, gate
     start = time.perf_counter()
-    artifact, searched = _make(run, target, split_data, calib_images, max_drop, max_class_drop)
+    artifact, searched = _make(run, target, split_data, calib_images, max_drop, max_class_drop, progress)
     made_s = time.perf_counter() - start
     before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
     after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
@@ -73,13 +73,27 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     return artifact, gate
 
 
+def _methods(run: RunDir, target: ExportTarget) -> list[Int8Mode]:
+    """The INT8 methods ``auto`` tries for ``target``, cheapest first: those the run's engine can do."""
+    engine = engine_for(run)
+    return [m for m in AUTO_INT8[target.format] if m != "qat" or isinstance(engine, QuantisationTrainer)]
+
+
 def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: int, max_drop: float,
-          max_class_drop: float) -> tuple[Path, AccuracyAwareResult | None]:
-    """The artifact of ``target``, and the accuracy-aware search's record where it made it."""
+          max_class_drop: float, progress: bool) -> tuple[Path, AccuracyAwareResult | None]:
+    """The artifact of ``target``, and what stayed in float where an INT8 method chose it."""
     if target.int8 == "accuracy-aware":
         searched = accuracy_aware_openvino(run, split, calib_images=calib_images, max_drop=max_drop,
                                            max_class_drop=max_class_drop)
         return searched.artifact, searched
+    if target.int8 == "qat":
+        engine = engine_for(run)
+        if not isinstance(engine, QuantisationTrainer):
+            raise ConfigError(f"the {engine.name} engine has no quantization-aware training; use --int8 ptq or "
+                              "accuracy-aware")
+        artifact = engine.train_int8(run, split, epochs=target.qat_epochs, calib_images=calib_images,
+                                     progress=progress)
+        return artifact, AccuracyAwareResult(artifact, *openvino_float_layers(artifact))
     if target.quantized and target.format == "onnx":
         return _onnx_int8(run, split, calib_images), None
     return engine_for(run).export(run, target, calib_images=calib_images), None

@@ -93,6 +93,18 @@ class Pruner(Protocol):
         ...
 
 
+@runtime_checkable
+class QuantisationTrainer(Protocol):
+    """An engine that can also train INT8: fine-tune a trained model fake-quantised (QAT)."""
+
+    def train_int8(self, run: RunDir, split: SplitDataset, *, epochs: int, calib_images: int,
+                   out_dir: Path | None = None, progress: bool = True) -> Path:
+        """Fine-tune ``run.best`` quantisation-aware for ``epochs`` on ``split`` (trained on its train images,
+        the epoch chosen on its val images) into an INT8 OpenVINO IR folder in ``out_dir`` (default: the run's
+        export folder); continue an interrupted one."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Entry:
     engine: str  # "module:attribute"

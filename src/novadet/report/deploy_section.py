@@ -48,7 +48,7 @@ def deployment_section(gates: dict[str, GateResult], bench: BenchReport | None,
 
 def _how(gate: GateResult) -> str:
     made = ("float" if gate.precision == "auto" else gate.precision) if gate.int8 == "off" else f"INT8 {gate.int8}"
-    if gate.int8 == "accuracy-aware":
+    if gate.quantisable_layers:  # an INT8 method that chose what stays in float
         made += f", {len(gate.float_layers)} of {gate.quantisable_layers} layers in float"
     return made
 

@@ -57,7 +57,7 @@ def summarize(run_dir: str | Path) -> RunSummary:
 def _made(gate: GateResult) -> str:
     """How an artifact was made, in a few words: its INT8 method, what stayed in float, and how long it took."""
     parts = [] if gate.int8 == "off" else [f"INT8 {gate.int8}"]
-    if gate.int8 == "accuracy-aware":
+    if gate.quantisable_layers:  # an INT8 method that chose what stays in float
         parts.append(f"{len(gate.float_layers)} of {gate.quantisable_layers} convolutions in float")
     if gate.made_s:
         parts.append(f"made in {gate.made_s:.0f} s")

@@ -201,6 +201,7 @@ def _check(config: TrainConfig) -> None:
                                    "already down-weights the easy, frequent classes (or use --sampler repeat-factor)"),
         (config.focal_gamma is None, "--focal-gamma is an Ultralytics-engine option; torchvision's FCOS and RetinaNet "
                                  "always train with focal loss (gamma 2, alpha 0.25)"),
+        (config.teacher is None, "--teacher (distillation) is an Ultralytics-engine option"),
         (config.freeze in ("backbone", "none"),
          f"the torchvision engine freezes the backbone or nothing; got freeze {config.freeze!r}"),
         (config.freeze != "backbone" or config.weights != "none",

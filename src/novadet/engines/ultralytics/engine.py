@@ -21,6 +21,7 @@ from novadet.core.artifacts import ExportTarget
 from novadet.core.atomic import staged_dir, write_text
 from novadet.core.compression import PruneStats
 from novadet.core.dataset import SplitDataset
+from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
 from novadet.data.formats import yolo
@@ -55,6 +56,7 @@ GRAYSCALE_P = 0.2
 _EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 _VIEW = "data"  # the YOLO view, in the run's engine folder
 _MODEL_YAML = "model.yaml"
+QAT_TAG = "int8qat"  # in the artifact's name: best_int8qat_openvino_model
 _PRUNED = "pruned.pt"  # a pruned model, in the run's engine folder: its training starts from it
 
 
@@ -84,6 +86,9 @@ class UltralyticsEngine:
         """Train into the new run folder ``run``."""
         if run.train_dir.exists():
             raise ConfigError(f"{run.root}: already holds a training run; use --resume or another run folder")
+        from novadet.engines.ultralytics.distill import teacher_checkpoint
+
+        teacher_checkpoint(config, split.class_names)  # a wrong teacher fails before anything is written
         view = _write_view(split, run)
         plan = _plan(config, run, len(split.class_names), len(split.train))
         run.write_train_record(TrainRecord(self.name, split.location, split.class_names, config.to_dict()))
@@ -171,6 +176,27 @@ class UltralyticsEngine:
 
         return embed
 
+    def train_int8(self, run: RunDir, split: SplitDataset, *, epochs: int, calib_images: int,
+                   out_dir: Path | None = None, progress: bool = True) -> Path:
+        """Quantization-aware training of ``run.best`` for ``epochs`` on the run's own training data, with its
+        augmentation less mosaic, into an INT8 OpenVINO IR folder in ``out_dir`` (default: the export folder);
+        the epoch with the best val mAP50-95 of ``split`` becomes the artifact."""
+        from ultralytics.cfg import get_cfg
+        from ultralytics.utils import DEFAULT_CFG
+
+        from novadet.engines.ultralytics.qat import quantization_aware, val_score
+
+        config, view = run.read_train_record().config, run.engine_dir / _VIEW
+        if not (view / "data.yaml").is_file():
+            raise ConfigError(f"{run.root}: its training data view {run.relative(view)} is missing; QAT trains on it")
+        cfg = get_cfg(DEFAULT_CFG, {"data": str((view / "data.yaml").resolve()), "imgsz": config.image_size,
+                                    "batch": config.batch, "seed": config.seed, "workers": min(2, usable_cores()),
+                                    **AUGMENT_PRESETS[config.augment], **config.extra})
+        folder = (out_dir or run.export_dir) / _tagged(f"{run.best.stem}_openvino_model", QAT_TAG)
+        return quantization_aware(run, folder, epochs=epochs, calib_images=calib_images, cfg=cfg,
+                                  score=val_score(split, config.image_size) if len(split.val) else None,
+                                  progress=progress)
+
     def export(self, run: RunDir, target: ExportTarget, *, calib_images: int = 0,
                out_dir: Path | None = None) -> Path:
         """Export ``run.best`` with Ultralytics' exporter into ``out_dir`` (default: the run's export folder).
@@ -254,6 +280,7 @@ def _finished(run: RunDir) -> TrainResult:
 
 def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool) -> Any:
     """The configured NovadetTrainer, its extras written beside the run."""
+    from novadet.engines.ultralytics.distill import teacher_checkpoint
     from novadet.engines.ultralytics.trainer import Extras, NovadetTrainer
 
     Extras(run_dir=run.root.resolve(), backbone_weights=plan.backbone_weights, frozen_layers=plan.frozen_layers,
@@ -262,7 +289,7 @@ def _trainer(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resum
            repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
            grayscale_p=GRAYSCALE_P if config.grayscale else 0.0, noise_p=NOISE_P[config.augment],
            workers=config.workers, bf16=plan.cpu.bf16, channels_last=plan.cpu.channels_last,
-           start_model=plan.start_model).save()
+           start_model=plan.start_model, teacher=teacher_checkpoint(config)).save()
     overrides = _overrides(config, view, run, plan)
     if resume:
         overrides.update(resume=str(run.last), model=str(run.last))

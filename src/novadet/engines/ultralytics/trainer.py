@@ -38,6 +38,7 @@ from novadet.core.run import RunDir
 from novadet.core.training import History
 from novadet.engines.sampling import repeat_factors, repeated_indices
 from novadet.engines.ultralytics import environment
+from novadet.engines.ultralytics.distill import Distilled, load_teacher
 from novadet.engines.ultralytics.models import load_mobilenet_backbone
 
 environment.configure()  # before Ultralytics is first imported, whoever imports this module
@@ -74,6 +75,7 @@ class Extras(Record):
     bf16: bool = False  # bf16 autocast on the CPU
     channels_last: bool = False  # channels-last model and batches on the CPU
     start_model: Path | None = None  # start from this checkpoint's module as saved (a pruned one), never its YAML
+    teacher: Path | None = None  # a trained checkpoint whose outputs the student also learns from
 
     def save(self) -> None:
         write_json(RunDir(self.run_dir).engine_dir / EXTRAS_FILE, self.to_dict())
@@ -242,6 +244,9 @@ class NovadetTrainer(DetectionTrainer):
         if self.extras.focal_gamma > 0:
             self.model.criterion = self.model.init_criterion()
             self.model.criterion.bce = FocalBCE(self.extras.focal_gamma)
+        if self.extras.teacher is not None:
+            criterion = getattr(self.model, "criterion", None) or self.model.init_criterion()
+            self.model.criterion = Distilled(criterion, load_teacher(self.extras.teacher, self.model))
         self._guard_frozen_ema()
 
     def is_frozen(self, name: str) -> bool:

@@ -1,0 +1,74 @@
+"""Quantization-aware training (``--int8 qat``): NNCF fake-quantises the trained model, a few epochs fine-tune
+it, and the INT8 OpenVINO IR it becomes is gated like any other artifact; an interrupted one continues."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from novadet import ExportTarget, RunDir, export
+from novadet.data.split_folder import read_split
+from novadet.errors import ConfigError
+
+
+@pytest.fixture
+def qat_run(learned_run: Path, tmp_path: Path) -> Path:
+    """A copy of the learned run, so that a QAT checkpoint and artifacts touch no other test's run."""
+    copy = tmp_path / "run"
+    shutil.copytree(learned_run, copy, symlinks=True)
+    return copy
+
+
+def test_qat_makes_a_gated_int8_openvino_artifact(qat_run: Path) -> None:
+    run = RunDir(qat_run)
+    artifact, gate = export(qat_run, ExportTarget("openvino", int8="qat", qat_epochs=1), split="val",
+                            calib_images=16, max_drop=100, max_class_drop=100)
+    assert artifact == run.export_dir / "best_int8qat_openvino_model" and gate.passed and gate.int8 == "qat"
+    assert gate.artifact_map50_95 > 0.8 * gate.source_map50_95  # fine-tuning kept what the model had learned
+    # INT8 for real: every convolution but the head's DFL (a fixed decode) has INT8 weights
+    assert gate.quantisable_layers > 20 and [n for n in gate.float_layers if ".dfl" not in n] == []
+    recorded = run.read_gate(artifact)
+    assert recorded is not None and recorded.int8 == "qat" and recorded.made_s == gate.made_s
+
+
+def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_run: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import nncf
+    import torch
+
+    import novadet.engines.ultralytics.qat as qat
+    from novadet.engines.ultralytics.engine import ENGINE
+
+    scores = iter([0.30, 0.50, 0.40])  # as quantised, then after epochs 1 and 2: epoch 1 is the best
+    monkeypatch.setattr(qat, "val_score", lambda split, imgsz: lambda forward: next(scores))
+    run = RunDir(qat_run)
+    split = read_split(run.read_train_record().split_dir)
+    ENGINE.train_int8(run, split, epochs=1, calib_images=16, progress=False)
+    checkpoint = run.engine_dir / "qat.pt"
+    saved = torch.load(checkpoint, weights_only=False)
+    assert (saved["epoch"], saved["best_epoch"], saved["best_val"]) == (1, 1, 0.50)
+
+    def no_fresh_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a second call must continue from the checkpoint, not quantise again")
+
+    monkeypatch.setattr(nncf, "quantize", no_fresh_start)
+    ENGINE.train_int8(run, split, epochs=2, calib_images=16, progress=False)
+    saved = torch.load(checkpoint, weights_only=False)
+    assert (saved["epoch"], saved["best_epoch"], saved["best_val"]) == (2, 1, 0.50)  # epoch 2 scored worse
+    assert any(not torch.equal(saved["best"][k], v) for k, v in saved["model"].items())  # so its weights differ
+
+
+def test_auto_skips_qat_where_the_engine_cannot_train_int8(qat_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import novadet.deploy.export as module
+
+    class NoQat:
+        name = "plain"
+
+    run = RunDir(qat_run)
+    assert module._methods(run, ExportTarget("openvino", int8="auto")) == ["ptq", "accuracy-aware", "qat"]
+    monkeypatch.setattr(module, "engine_for", lambda run: NoQat())
+    assert module._methods(run, ExportTarget("openvino", int8="auto")) == ["ptq", "accuracy-aware"]
+    with pytest.raises(ConfigError, match="the plain engine has no quantization-aware training"):
+        export(qat_run, ExportTarget("openvino", int8="qat"), split="val")

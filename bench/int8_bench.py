@@ -1,7 +1,7 @@
 """INT8 on a trained run, side by side: f32, post-training, accuracy-aware and quantization-aware INT8
-(OpenVINO), and ONNX f32 and INT8. Each artifact is exported, scored on the test split and gated; then
-`novadet bench` times them all at 2 threads, `--repeats` times (fresh processes each), and the table gives
-the median p50.
+(OpenVINO), and ONNX f32, post-training and accuracy-aware INT8. Each artifact is exported, scored on the
+test split and gated; then `novadet bench` times them all at 2 threads, `--repeats` times (fresh processes
+each), and the table gives the median p50.
 
 Usage: python bench/int8_bench.py RUN [--calib-images 300] [--repeats 3] [--only NAME ...] [--int8-precision f32]
 
@@ -22,6 +22,7 @@ TARGETS = {  # name: ExportTarget keyword arguments; one artifact per folder nam
     "openvino-qat": {"format": "openvino", "int8": "qat"},
     "onnx-f32": {"format": "onnx"},
     "onnx-ptq": {"format": "onnx", "int8": "ptq"},
+    "onnx-accuracy-aware": {"format": "onnx", "int8": "accuracy-aware"},
 }
 
 

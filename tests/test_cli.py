@@ -55,8 +55,8 @@ def test_bad_options_exit_2(tiny_yolo: Path, args: list[str], message: str) -> N
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--format", "onnx", "--int8", "accuracy-aware"], "accuracy-aware INT8 is OpenVINO's (NNCF): it needs format "
-                                                       "openvino"),
+    (["--format", "tensorrt", "--int8", "accuracy-aware"], "accuracy-aware INT8 is for OpenVINO (NNCF) and ONNX "
+                                                           "(ONNX Runtime), not TensorRT"),
     (["--format", "openvino", "--int8", "qdq"], "int8 must be one of off, ptq, accuracy-aware, qat, auto, got "
                                                 "'qdq'"),
     (["--format", "onnx", "--int8", "qat"], "qat INT8 is OpenVINO's (NNCF): it needs format openvino"),

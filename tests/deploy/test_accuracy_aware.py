@@ -33,9 +33,10 @@ def test_a_tight_limit_keeps_more_layers_in_float_than_a_loose_one(learned_run: 
     assert recorded is not None and recorded.float_layers == strict.float_layers  # recorded beside the artifact
 
 
-def test_accuracy_aware_is_openvino_only() -> None:
-    with pytest.raises(ConfigError, match="accuracy-aware INT8 is OpenVINO's"):
-        ExportTarget("onnx", int8="accuracy-aware")
+def test_accuracy_aware_is_for_openvino_and_onnx() -> None:
+    with pytest.raises(ConfigError, match=r"accuracy-aware INT8 is for OpenVINO \(NNCF\) and ONNX"):
+        ExportTarget("tensorrt", int8="accuracy-aware")
+    assert ExportTarget("onnx", int8="accuracy-aware").quantized
     with pytest.raises(ConfigError, match="int8 must be one of"):
         ExportTarget("openvino", int8="qdq")
     assert ExportTarget("openvino", int8=True).int8 == "ptq" and not ExportTarget("onnx", int8=False).quantized
@@ -64,3 +65,60 @@ def test_auto_stops_at_the_first_accepted_artifact(learned_run: Path, monkeypatc
     for tried_first in ("best_int8_openvino_model", "best_int8aa_openvino_model"):
         record = run.read_gate(run.refused_dir / tried_first)
         assert record is not None and not record.passed  # what auto tried before stays on record
+
+
+def test_onnx_accuracy_aware_keeps_the_noisiest_convolutions_in_float_when_the_limit_is_tight(
+        learned_run: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(learned_run, run_dir, symlinks=True)
+    loose, gate = export(run_dir, ExportTarget("onnx", int8="accuracy-aware"), split="val", calib_images=40,
+                         max_drop=100, max_class_drop=100)
+    assert loose.name == "best_int8aa.onnx" and gate.passed and gate.float_layers == ()  # nothing to put back
+    assert gate.quantisable_layers > 20
+    tight, strict = export(run_dir, ExportTarget("onnx", int8="accuracy-aware"), split="val", calib_images=40,
+                           max_drop=-5, max_class_drop=-5)  # unreachable: every round is tried
+    import onnx
+
+    from novadet.deploy.onnx_accuracy_aware import ROUNDS
+
+    assert len(strict.float_layers) in (0, *ROUNDS) and not strict.passed
+    graph = onnx.load(str(tight)).graph
+    quantised_inputs = {i for n in graph.node if n.op_type == "DequantizeLinear" for i in n.output}
+    for node in (n for n in graph.node if n.name in strict.float_layers):
+        assert node.op_type == "Conv" and node.input[1] not in quantised_inputs  # its weights stayed float
+
+
+class _Scripted:
+    """A stand-in val metric: a scripted penalised score per search round, within the limits where told."""
+
+    def __init__(self, scores: list[float], within_at: int | None = None) -> None:
+        self.val, self.scores, self.within_at, self.round = [None], iter(scores), within_at, -1
+
+    def score(self, forward: object, items: object) -> float:
+        self.round += 1
+        return next(self.scores)
+
+    def within(self, metrics: float) -> bool:
+        return self.round == self.within_at
+
+    def penalised(self, metrics: float) -> float:
+        return metrics
+
+
+def test_the_onnx_search_stops_at_the_first_round_within_the_limits_else_keeps_the_best(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import novadet.deploy.onnx_accuracy_aware as module
+
+    monkeypatch.setattr(module, "onnx_forward", lambda path: None)
+    made: list[int] = []
+
+    def quantise(keep: int) -> Path:
+        made.append(keep)
+        return Path("x.onnx")
+
+    assert module._search(_Scripted([0.1, 0.2, 0.3], within_at=2), quantise) == 2  # type: ignore[arg-type]
+    assert made == [0, 1, 2]
+    made.clear()
+    scores = [0.30, 0.35, 0.50, 0.40, 0.20, 0.10, 0.05]  # never within: round 2 (two in float) scored best
+    assert module._search(_Scripted(scores), quantise) == 2  # type: ignore[arg-type]
+    assert made == [0, *module.ROUNDS, 2]  # and the artifact is made again with two, last

@@ -25,10 +25,10 @@ class ExportTarget:
     half: bool = option(False, "Store FP16 weights (and compute in FP16 on TensorRT).")
     int8: Int8Mode | bool = option("off", "INT8 calibrated on train images. ptq (also: true): every layer; NNCF "
                                    "for OpenVINO, ONNX Runtime QDQ for ONNX, TensorRT's calibrator. accuracy-aware "
-                                   "(OpenVINO): NNCF puts back in float the layers that cost the most val mAP "
-                                   "until the gate's limits hold. qat (OpenVINO, Ultralytics engine): "
+                                   "(OpenVINO, ONNX): the layers that cost the most are put back in float until "
+                                   "the val mAP is within the gate's limits. qat (OpenVINO, Ultralytics engine): "
                                    "quantization-aware training, qat_epochs of fine-tuning fake-quantised. auto: "
-                                   "ptq, then (OpenVINO) accuracy-aware, then qat, until the gate accepts one. off "
+                                   "ptq, then accuracy-aware, then (OpenVINO) qat, until the gate accepts one. off "
                                    "(also: false).")
     qat_epochs: int = option(QAT_EPOCHS, "Epochs of quantization-aware training (int8 qat, or auto reaching it).")
     precision: RuntimePrecision = option("auto", "OpenVINO's compute precision: auto (its choice, bf16 on some "
@@ -41,8 +41,10 @@ class ExportTarget:
             raise ConfigError(f"int8 must be one of {', '.join(INT8_MODES)}, got {self.int8!r}")
         if self.format not in EXPORT_FORMATS:
             raise ConfigError(f"export format {self.format!r} is not supported; use one of {', '.join(EXPORT_FORMATS)}")
-        if self.int8 in ("accuracy-aware", "qat") and self.format != "openvino":
-            raise ConfigError(f"{self.int8} INT8 is OpenVINO's (NNCF): it needs format openvino")
+        if self.int8 == "accuracy-aware" and self.format == "tensorrt":
+            raise ConfigError("accuracy-aware INT8 is for OpenVINO (NNCF) and ONNX (ONNX Runtime), not TensorRT")
+        if self.int8 == "qat" and self.format != "openvino":
+            raise ConfigError("qat INT8 is OpenVINO's (NNCF): it needs format openvino")
         if self.qat_epochs < 1:
             raise ConfigError(f"qat_epochs must be at least 1, got {self.qat_epochs}")
         if self.precision not in ("auto", "f32"):

@@ -19,7 +19,7 @@ from novadet.core.artifacts import ExportTarget
 from novadet.core.dataset import DetectionDataset, SplitDataset
 from novadet.core.reports import CocoMetrics
 from novadet.core.run import RunDir
-from novadet.engines.base import Head, get_head
+from novadet.engines.base import Forward, Head, get_head
 from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.runtimes import compiled_forward
@@ -61,9 +61,9 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     try:
         folder = engine_for(run).export(run, ExportTarget(format="openvino"), out_dir=scratch)
         model = _named_outputs(ov.Core().read_model(str(next(folder.glob("*.xml")))))
-        metric = _ValMetric(split.val, head, imgsz, max_drop=max_drop, max_class_drop=max_class_drop)
-        metric.reference = metric.score(ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}),
-                                        range(len(split.val)))
+        metric = ValMetric(split.val, head, imgsz, max_drop=max_drop, max_class_drop=max_class_drop)
+        metric.reference = metric.score(compiled_forward(ov.Core().compile_model(
+            model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})), range(len(split.val)))
         quantised = nncf.quantize_with_accuracy_control(
             model, _calibration(split.train, imgsz, calib_images), _validation(split.val, imgsz), metric,
             max_drop=max_drop / 100, drop_type=nncf.DropType.ABSOLUTE, preset=nncf.QuantizationPreset.MIXED,
@@ -77,11 +77,12 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     return AccuracyAwareResult(out, floating, total)
 
 
-class _ValMetric:
-    """NNCF's validation function: the penalised val mAP50-95 of the images it is given. NNCF then ranks the
-    layers by this metric on the val images. Its other mode ranks by the change in raw outputs, measured on
-    BCCD to revert 58 of 88 groups without reaching a 1-point drop: the box coordinates (0..imgsz) swamp the
-    class scores (0..1) in that error, so it reverts the layers that move boxes, not those that lose classes."""
+class ValMetric:
+    """NNCF's validation function (and the ONNX search's yardstick): the penalised val mAP50-95 of the images
+    it is given. NNCF then ranks the layers by this metric on the val images. Its other mode ranks by the
+    change in raw outputs, measured on BCCD to revert 58 of 88 groups without reaching a 1-point drop: the
+    box coordinates (0..imgsz) swamp the class scores (0..1) in that error, so it reverts the layers that
+    move boxes, not those that lose classes."""
 
     def __init__(self, val: DetectionDataset, head: Head, imgsz: int, *, max_drop: float,
                  max_class_drop: float) -> None:
@@ -90,15 +91,26 @@ class _ValMetric:
         self.reference: CocoMetrics | None = None
 
     def __call__(self, compiled: Any, items: Iterable[int]) -> tuple[float, None]:
-        metrics = self.score(compiled, items)
-        return metrics.map50_95 - self._penalty(metrics), None
+        return self.penalised(self.score(compiled_forward(compiled), items)), None
 
-    def score(self, compiled: Any, items: Iterable[int]) -> CocoMetrics:
-        """The unpenalised metrics of ``compiled`` on the val images numbered ``items``."""
+    def penalised(self, metrics: CocoMetrics) -> float:
+        """mAP50-95 less the penalty of a class past its limit: what the searches maximise."""
+        return metrics.map50_95 - self._penalty(metrics)
+
+    def score(self, forward: Forward, items: Iterable[int]) -> CocoMetrics:
+        """The unpenalised metrics of a forward pass on the val images numbered ``items``."""
         records = [self.val.records[i] for i in items]
-        predictor = Predictor(compiled_forward(compiled), self.head, self.imgsz)  # the evaluation's thresholds
+        predictor = Predictor(forward, self.head, self.imgsz)  # the evaluation's thresholds
         predictions = predictor.predict([self.val.image_path(r) for r in records])
         return coco_metrics(self.val.with_records(records), predictions)
+
+    def within(self, metrics: CocoMetrics) -> bool:
+        """Whether ``metrics`` are within both limits of the reference's."""
+        assert self.reference is not None
+        drops = [100 * (before - after) for name, before in self.reference.ap_per_class.items()
+                 if before is not None and (after := metrics.ap_per_class.get(name)) is not None]
+        return (100 * (self.reference.map50_95 - metrics.map50_95) <= self.max_drop
+                and max(drops, default=0.0) <= self.max_class_drop)
 
     def _penalty(self, metrics: CocoMetrics) -> float:
         """0 while every class is within its limit; else past the overall limit, so NNCF keeps reverting."""

@@ -17,14 +17,15 @@ from novadet.core.run import RunDir
 from novadet.data.split_folder import read_split
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino, openvino_float_layers
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
+from novadet.deploy.onnx_accuracy_aware import accuracy_aware_onnx
 from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
 from novadet.engines.base import QuantisationTrainer, get_head
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
 from novadet.evaluate.evaluator import evaluate
 
-AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware", "qat"), "onnx": ("ptq",),
-                                              "tensorrt": ("ptq",)}  # cheapest first
+AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware", "qat"),
+                                              "onnx": ("ptq", "accuracy-aware"), "tensorrt": ("ptq",)}  # cheapest first
 
 
 def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: str = "test",
@@ -83,8 +84,8 @@ def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: 
           max_class_drop: float, progress: bool) -> tuple[Path, AccuracyAwareResult | None]:
     """The artifact of ``target``, and what stayed in float where an INT8 method chose it."""
     if target.int8 == "accuracy-aware":
-        searched = accuracy_aware_openvino(run, split, calib_images=calib_images, max_drop=max_drop,
-                                           max_class_drop=max_class_drop)
+        search = accuracy_aware_onnx if target.format == "onnx" else accuracy_aware_openvino
+        searched = search(run, split, calib_images=calib_images, max_drop=max_drop, max_class_drop=max_class_drop)
         return searched.artifact, searched
     if target.int8 == "qat":
         engine = engine_for(run)

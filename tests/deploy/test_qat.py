@@ -18,6 +18,7 @@ def qat_run(learned_run: Path, tmp_path: Path) -> Path:
     """A copy of the learned run, so that a QAT checkpoint and artifacts touch no other test's run."""
     copy = tmp_path / "run"
     shutil.copytree(learned_run, copy, symlinks=True)
+    (copy / "engine" / "qat.pt").unlink(missing_ok=True)  # another test's QAT of the learned run, if any
     return copy
 
 
@@ -39,13 +40,13 @@ def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_run: Pa
     import torch
 
     import novadet.engines.ultralytics.qat as qat
-    from novadet.engines.ultralytics.engine import ENGINE
+    from novadet.engines.ultralytics.engine import train_int8_here
 
     scores = iter([0.30, 0.50, 0.40])  # as quantised, then after epochs 1 and 2: epoch 1 is the best
     monkeypatch.setattr(qat, "val_score", lambda split, imgsz: lambda forward: next(scores))
     run = RunDir(qat_run)
     split = read_split(run.read_train_record().split_dir)
-    ENGINE.train_int8(run, split, epochs=1, calib_images=16, progress=False)
+    train_int8_here(run.root, split, 1, 16, None, False)  # in this process, to see its monkeypatches
     checkpoint = run.engine_dir / "qat.pt"
     saved = torch.load(checkpoint, weights_only=False)
     assert (saved["epoch"], saved["best_epoch"], saved["best_val"]) == (1, 1, 0.50)
@@ -54,7 +55,7 @@ def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_run: Pa
         raise AssertionError("a second call must continue from the checkpoint, not quantise again")
 
     monkeypatch.setattr(nncf, "quantize", no_fresh_start)
-    ENGINE.train_int8(run, split, epochs=2, calib_images=16, progress=False)
+    train_int8_here(run.root, split, 2, 16, None, False)
     saved = torch.load(checkpoint, weights_only=False)
     assert (saved["epoch"], saved["best_epoch"], saved["best_val"]) == (2, 1, 0.50)  # epoch 2 scored worse
     assert any(not torch.equal(saved["best"][k], v) for k, v in saved["model"].items())  # so its weights differ

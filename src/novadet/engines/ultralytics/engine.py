@@ -180,22 +180,23 @@ class UltralyticsEngine:
                    out_dir: Path | None = None, progress: bool = True) -> Path:
         """Quantization-aware training of ``run.best`` for ``epochs`` on the run's own training data, with its
         augmentation less mosaic, into an INT8 OpenVINO IR folder in ``out_dir`` (default: the export folder);
-        the epoch with the best val mAP50-95 of ``split`` becomes the artifact."""
-        from ultralytics.cfg import get_cfg
-        from ultralytics.utils import DEFAULT_CFG
+        the epoch with the best val mAP50-95 of ``split`` becomes the artifact. It runs in a process of its
+        own: NNCF's torch hooks and OpenVINO's conversion, after NNCF's OpenVINO search in the same process,
+        crashed a later benchmark there (a segmentation fault)."""
+        import multiprocessing
 
-        from novadet.engines.ultralytics.qat import quantization_aware, val_score
-
-        config, view = run.read_train_record().config, run.engine_dir / _VIEW
-        if not (view / "data.yaml").is_file():
-            raise ConfigError(f"{run.root}: its training data view {run.relative(view)} is missing; QAT trains on it")
-        cfg = get_cfg(DEFAULT_CFG, {"data": str((view / "data.yaml").resolve()), "imgsz": config.image_size,
-                                    "batch": config.batch, "seed": config.seed, "workers": min(2, usable_cores()),
-                                    **AUGMENT_PRESETS[config.augment], **config.extra})
-        folder = (out_dir or run.export_dir) / _tagged(f"{run.best.stem}_openvino_model", QAT_TAG)
-        return quantization_aware(run, folder, epochs=epochs, calib_images=calib_images, cfg=cfg,
-                                  score=val_score(split, config.image_size) if len(split.val) else None,
-                                  progress=progress)
+        context = multiprocessing.get_context("spawn")
+        answer = context.SimpleQueue()
+        child = context.Process(target=_answer, args=(answer, train_int8_here, run.root, split, epochs, calib_images,
+                                                      out_dir, progress))
+        child.start()
+        child.join()
+        if answer.empty():
+            raise RuntimeError(f"{run.root}: the quantization-aware training process died (exit code {child.exitcode})")
+        made, error = answer.get()
+        if error is not None:
+            raise error
+        return made  # type: ignore[no-any-return]
 
     def export(self, run: RunDir, target: ExportTarget, *, calib_images: int = 0,
                out_dir: Path | None = None) -> Path:
@@ -247,6 +248,35 @@ class UltralyticsEngine:
         if type(backbone).__name__ != "TorchVision":
             raise ConfigError(f"{checkpoint}: not a mobilenetv2-yolo checkpoint; its backbone has no pretrained file")
         return {f"features.{k}": v.cpu().numpy() for k, v in backbone.m.state_dict().items()}
+
+
+def _answer(answer: Any, function: Any, *args: Any) -> None:
+    """Run ``function`` in a child process and put ``(result, None)`` or ``(None, error)`` on ``answer``."""
+    try:
+        answer.put((function(*args), None))
+    except BaseException as error:  # handed to the parent, which raises it
+        answer.put((None, error))
+
+
+def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: int, out_dir: Path | None,
+                    progress: bool) -> Path:
+    """:meth:`UltralyticsEngine.train_int8` in this process."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.utils import DEFAULT_CFG
+
+    from novadet.engines.ultralytics.qat import quantization_aware, val_score
+
+    run = RunDir(root)
+    config, view = run.read_train_record().config, run.engine_dir / _VIEW
+    if not (view / "data.yaml").is_file():
+        raise ConfigError(f"{run.root}: its training data view {run.relative(view)} is missing; QAT trains on it")
+    cfg = get_cfg(DEFAULT_CFG, {"data": str((view / "data.yaml").resolve()), "imgsz": config.image_size,
+                                "batch": config.batch, "seed": config.seed, "workers": min(2, usable_cores()),
+                                **AUGMENT_PRESETS[config.augment], **config.extra})
+    folder = (out_dir or run.export_dir) / _tagged(f"{run.best.stem}_openvino_model", QAT_TAG)
+    return quantization_aware(run, folder, epochs=epochs, calib_images=calib_images, cfg=cfg,
+                              score=val_score(split, config.image_size) if len(split.val) else None,
+                              progress=progress)
 
 
 def _fit(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool, progress: bool) -> TrainResult:

@@ -16,9 +16,9 @@ from novadet.data.synthetic import make_dataset
 
 OPTIONS = {"engine": "torchvision", "epochs": 2, "imgsz": 64, "batch": 8, "augment": "none", "precision": "fp32",
            "channels_last": False, "cache": "none", "workers": 0, "seed": 0,
-           # FCOS normalises its loss by the positives of each process's slice, not of the global batch: slices
-           # made uneven by repeated images, or that error carried into an unfrozen backbone, drift from one
-           # process by more than this test's 2% (7.5% and 4% measured), so each image once, backbone frozen
+           # Each image once and the backbone frozen: then two processes match one to 0.1%. With repeat-factor
+           # or the backbone opened they still drift by 1-2% in the second epoch (before the processes were
+           # weighted by FCOS' positives: 7.5% and 4%); not understood yet
            "sampler": "none", "unfreeze_at": None}
 _SCRIPT = f"""
 import sys
@@ -47,10 +47,11 @@ def test_two_processes_train_like_one_with_the_same_global_batch(tiny_split: Pat
     one, two = RunDir(tmp_path / "one"), RunDir(tmp_path / "two")
     for a, b in zip(one.read_history().rows, two.read_history().rows, strict=True):
         for column in ("train_box_loss", "train_cls_loss", "val_box_loss", "val_cls_loss"):
-            assert b[column] == pytest.approx(a[column], rel=0.02), column
+            # 2.0% off when each process was weighted by its share of images, not of FCOS' positives
+            assert b[column] == pytest.approx(a[column], rel=0.005), column
     single = torch.load(one.last, weights_only=True)["model"]
     double = torch.load(two.last, weights_only=True)["model"]
     worst = max(float((single[k] - double[k]).abs().max()) for k in single if single[k].is_floating_point())
     scale = max(float(v.abs().max()) for k, v in single.items() if v.is_floating_point() and "head" in k)
-    assert worst < 0.005 * scale  # measured 0.1%: torchvision divides each process's loss by its own foreground count
+    assert worst < 0.005 * scale
     assert two.read_train_result().epochs_done == 2 and two.read_history().rows[-1]["val_map50_95"] is not None

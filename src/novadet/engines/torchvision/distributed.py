@@ -2,7 +2,9 @@
 
 Every process holds the whole model and steps through the same global batches; each computes the losses of
 its slice of a batch, and the gradients (and the losses reported) are averaged over the processes, weighted
-by the share of the batch each one held. Frozen BatchNorm means no statistics to synchronise. Process 0
+so that they add up to one process's losses on the whole batch: by each slice's share of the images for
+RetinaNet (each image's loss divided by its own positives), by its share of the positives for FCOS and SSD
+(torchvision divides the batch's loss by its positives). Frozen BatchNorm means no statistics to synchronise. Process 0
 alone validates and writes the run folder.
 """
 
@@ -38,9 +40,19 @@ class Group:
         if self.world > 1:
             dist.barrier()
 
+    def weight(self, share: float, positives: int | None) -> float:
+        """This process's weight in the averages: its ``share`` of the batch's images where each image's loss
+        is normalised on its own, else its part of the batch's ``positives``, which one process would have
+        divided the whole batch's losses by (each process divided by its own; at least 1, as torchvision)."""
+        if self.world == 1 or positives is None:
+            return share
+        total = torch.tensor([float(positives)], dtype=torch.float64)
+        dist.all_reduce(total)
+        return max(1, positives) / max(1.0, float(total.item()))
+
     def average(self, model: nn.Module, values: dict[str, float], share: float) -> dict[str, float]:
-        """Sum each gradient, and each loss in ``values``, weighted by ``share`` (this process's part of the
-        global batch) over the processes; return the averaged losses."""
+        """Sum each gradient, and each loss in ``values``, weighted by ``share`` (this process's weight, from
+        ``weight``) over the processes; return the averaged losses."""
         if self.world == 1:
             return values
         for param in model.parameters():

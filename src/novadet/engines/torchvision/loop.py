@@ -158,14 +158,15 @@ class Loop:
         joins the averaging), every process's gradients averaged by their share."""
         self.optimizer.zero_grad(set_to_none=True)
         losses = {name: 0.0 for name in names}
+        positives = 0 if self.model.normalised_by_batch else None
         if batch is not None:
             images, targets = batch
             if self.s.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             parts = self.model.losses(images, targets, bf16=self.s.bf16)
-            sum(parts.values(), torch.zeros(())).backward()  # type: ignore[no-untyped-call]
-            losses = {k: float(v.detach()) for k, v in parts.items()}
-        losses = self.group.average(self.model, losses, share)
+            sum(parts.values.values(), torch.zeros(())).backward()  # type: ignore[no-untyped-call]
+            losses, positives = {k: float(v.detach()) for k, v in parts.values.items()}, parts.positives
+        losses = self.group.average(self.model, losses, self.group.weight(share, positives))
         norm = nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], GRAD_CLIP)
         if torch.isfinite(norm):  # else skip the step, as AMP's gradient scaler does, rather than poison the weights
             self.optimizer.step()
@@ -195,7 +196,7 @@ class Loop:
         totals: dict[str, float] = {}
         loader = DataLoader(val, batch_size=self.s.batch, collate_fn=collate)
         for images, targets in loader:
-            for name, value in model.losses(images, targets).items():
+            for name, value in model.losses(images, targets).values.items():
                 totals[name] = totals.get(name, 0.0) + float(value) * len(targets)
         losses = _loss_columns({k: v / max(1, len(val)) for k, v in totals.items()}, "val")
         return {"val_map50": metrics.map50, "val_map50_95": metrics.map50_95, **losses}

@@ -53,6 +53,16 @@ class ModelSpec:
 
 
 MODELS = ("fcos-mobilenetv2", "retinanet-mobilenetv2", "ssdlite-mobilenetv2")
+POSITIVES = "positives"  # the extra entry of _CountingFCOSHead's losses
+
+
+@dataclass(frozen=True)
+class Losses:
+    """A batch's losses, and the positives (matched anchors) they were divided by: FCOS and SSD divide by the
+    count of the whole batch, RetinaNet each image by its own (``positives`` None)."""
+
+    values: dict[str, Tensor]
+    positives: int | None
 
 
 class Detector(nn.Module):
@@ -95,7 +105,13 @@ class Detector(nn.Module):
         """FPN levels P3..P7 of a [0, 1] RGB batch."""
         return list(self.det.backbone((x - self.mean) / self.std).values())
 
-    def losses(self, x: Tensor, targets: list[dict[str, Tensor]], *, bf16: bool = False) -> dict[str, Tensor]:
+    @property
+    def normalised_by_batch(self) -> bool:
+        """Whether the losses are divided by the whole batch's positives (then processes that each hold a slice
+        must be weighted by their positives, not their images, to add up to one process's losses)."""
+        return not isinstance(self.det, RetinaNet)
+
+    def losses(self, x: Tensor, targets: list[dict[str, Tensor]], *, bf16: bool = False) -> Losses:
         """torchvision's losses (focal classification, box regression, FCOS' centreness) for a batch; with
         ``bf16`` the network runs in bf16 autocast, the losses always in fp32 (in bf16 the box losses'
         gradients blow up: a norm of 1e16 on the first step, measured)."""
@@ -105,11 +121,10 @@ class Detector(nn.Module):
         anchors = [self.decode.anchors] * len(targets)
         if isinstance(self.det, FCOS):
             result: dict[str, Tensor] = self.det.compute_loss(targets, outputs, anchors, self.level_sizes)
-        elif isinstance(self.det, SSD):
-            result = ssd_losses(self.det, targets, outputs, anchors)
-        else:
-            result = self.det.compute_loss(targets, outputs, anchors)
-        return result
+            return Losses(result, int(result.pop(POSITIVES)))
+        if isinstance(self.det, SSD):
+            return Losses(*ssd_losses(self.det, targets, outputs, anchors))
+        return Losses(self.det.compute_loss(targets, outputs, anchors), None)
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, 4 + C, N): every candidate box as centre and size in input pixels, then its class scores."""
@@ -140,6 +155,16 @@ class DenseDecode(nn.Module):
         return torch.cat([boxes[..., :2] + size / 2, size, scores], dim=2).permute(0, 2, 1)
 
 
+class _CountingFCOSHead(FCOSHead):  # type: ignore[misc]
+    """torchvision's FCOS head, whose losses also carry the positives they were divided by."""
+
+    def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor], anchors: list[Tensor],
+                     matched_idxs: list[Tensor]) -> dict[str, Tensor]:
+        losses: dict[str, Tensor] = super().compute_loss(targets, head_outputs, anchors, matched_idxs)
+        losses[POSITIVES] = torch.stack([(m >= 0).sum() for m in matched_idxs]).sum()
+        return losses
+
+
 def _build(spec: ModelSpec) -> Any:
     if spec.name.startswith("ssdlite"):
         return build_ssdlite(spec.num_classes, spec.imgsz)
@@ -148,7 +173,7 @@ def _build(spec: ModelSpec) -> Any:
     common: dict[str, Any] = {"min_size": spec.imgsz, "max_size": spec.imgsz}  # unused: Detector skips the transform
     if spec.name.startswith("fcos"):
         anchors = AnchorGenerator(tuple((s,) for s in STRIDES), ((1.0,),) * len(STRIDES))
-        head = FCOSHead(FPN_CHANNELS, 1, spec.num_classes)
+        head = _CountingFCOSHead(FPN_CHANNELS, 1, spec.num_classes)
         return FCOS(backbone, spec.num_classes, anchor_generator=anchors, head=head, **common)
     # Three scales an octave apart from twice the stride: small objects at small input sizes get anchors
     sizes = tuple(tuple(int(s * 2 * 2 ** (k / 3)) for k in range(3)) for s in STRIDES)

@@ -71,10 +71,11 @@ def build_ssdlite(num_classes: int, imgsz: int) -> SSD:
 
 
 def ssd_losses(det: SSD, targets: list[dict[str, Tensor]], outputs: dict[str, Tensor],
-               anchors: list[Tensor]) -> dict[str, Tensor]:
-    """SSD's losses (hard-negative-mined softmax, smooth L1): each box matched to the default boxes first."""
+               anchors: list[Tensor]) -> tuple[dict[str, Tensor], int]:
+    """SSD's losses (hard-negative-mined softmax, smooth L1), each box matched to the default boxes first, and
+    the matched default boxes of the batch, which SSD divides them by."""
     shifted = [{"boxes": t["boxes"], "labels": t["labels"] + 1} for t in targets]
     matched = [det.proposal_matcher(box_iou(t["boxes"], a)) if t["boxes"].numel()
                else torch.full((a.size(0),), -1, dtype=torch.int64) for a, t in zip(anchors, shifted, strict=True)]
     losses: dict[str, Tensor] = det.compute_loss(shifted, outputs, anchors, matched)
-    return losses
+    return losses, int(sum((m >= 0).sum() for m in matched))

@@ -9,23 +9,20 @@ artifact is then gated on the eval split like any other: val chose what stayed i
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from novadet.core.artifacts import ExportTarget
 from novadet.core.dataset import DetectionDataset, SplitDataset
 from novadet.core.reports import CocoMetrics
 from novadet.core.run import RunDir
+from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import Forward, Head, get_head
 from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.runtimes import compiled_forward
 from novadet.engines.telemetry import decline_openvino_telemetry
-from novadet.engines.train import engine_for
-from novadet.errors import ConfigError
 
 ARTIFACT_TAG = "int8aa"  # in the artifact's name: best_int8aa_openvino_model
 MAX_REVERTS = 24  # layer groups put back in float at most: each costs a val pass, and a re-ranking when it hurt
@@ -46,9 +43,7 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
     """Export ``run``'s best checkpoint to OpenVINO f32 and quantise it with NNCF's accuracy control on the val
     split; ``max_drop`` and ``max_class_drop`` are mAP50-95 points, as for the gate. The search stops after
     ``max_reverts`` groups of layers put back in float, limits met or not (the gate then judges)."""
-    if len(split.val) == 0:
-        raise ConfigError(f"{run.root}: accuracy-aware INT8 needs val images to measure the drop; the val split "
-                          "is empty")
+    require_val(run, split)
     decline_openvino_telemetry()
     import nncf
     import openvino as ov
@@ -56,10 +51,7 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
 
     record = run.read_train_record()
     imgsz, head = record.config.image_size, get_head(record.engine)
-    run.export_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=run.export_dir, prefix=".int8-"))
-    try:
-        folder = engine_for(run).export(run, ExportTarget(format="openvino"), out_dir=scratch)
+    with float_export(run, "openvino") as folder:
         model = _named_outputs(ov.Core().read_model(str(next(folder.glob("*.xml")))))
         metric = ValMetric(split.val, head, imgsz, max_drop=max_drop, max_class_drop=max_class_drop)
         metric.reference = metric.score(compiled_forward(ov.Core().compile_model(
@@ -71,8 +63,6 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
                                                                        validate=False),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_reverts))
         out = _save(quantised, folder, run.export_dir / folder.name.replace("_openvino", f"_{ARTIFACT_TAG}_openvino"))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     floating, total = float_layers(quantised)
     return AccuracyAwareResult(out, floating, total)
 

@@ -9,20 +9,16 @@ float value, so errors do not pile up with depth); their noise powers add.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from novadet.core.artifacts import ExportTarget
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, ValMetric
 from novadet.deploy.quantize import image_reader, prepare_onnx, quantize_prepared
+from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import get_head
 from novadet.engines.runtimes import onnx_forward
-from novadet.engines.train import engine_for
-from novadet.errors import ConfigError
 
 ROUNDS = (1, 2, 4, 8, 16, 24)  # convolutions in float after each round, the noisiest first
 SENSITIVITY_IMAGES = 8  # val images whose activations rank the convolutions
@@ -33,16 +29,11 @@ def accuracy_aware_onnx(run: RunDir, split: SplitDataset, *, calib_images: int, 
     """Export ``run``'s best checkpoint to ONNX and quantise it, keeping the noisiest convolutions in float
     until the val mAP50-95 is within ``max_drop`` overall and ``max_class_drop`` per class (points), or
     ``ROUNDS[-1]`` of them are; the gate then judges on the eval split."""
-    if len(split.val) == 0:
-        raise ConfigError(f"{run.root}: accuracy-aware INT8 needs val images to measure the drop; the val split "
-                          "is empty")
+    require_val(run, split)
     record = run.read_train_record()
     imgsz, head = record.config.image_size, get_head(record.engine)
-    run.export_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=run.export_dir, prefix=".int8-"))
-    try:
-        fp32 = engine_for(run).export(run, ExportTarget(format="onnx"), out_dir=scratch)
-        prepared = prepare_onnx(fp32, scratch / "prepared.onnx")
+    with float_export(run, "onnx") as fp32:
+        prepared = prepare_onnx(fp32, fp32.parent / "prepared.onnx")
         calibration = sorted((split.train.image_path(r) for r in split.train.records), key=lambda p: p.name)
         calibration = calibration[:calib_images]
         out = run.export_dir / f"{fp32.stem}_int8aa.onnx"
@@ -53,8 +44,6 @@ def accuracy_aware_onnx(run: RunDir, split: SplitDataset, *, calib_images: int, 
         metric.reference = metric.score(onnx_forward(prepared), range(len(split.val)))
         kept = _search(metric, lambda keep: quantize_prepared(prepared, calibration, imgsz, out, head,
                                                              exclude=convolutions[:keep]))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return AccuracyAwareResult(out, tuple(convolutions[:kept]), len(convolutions))
 
 

@@ -203,6 +203,10 @@ def export(run_dir: RunArg, **settings: Any) -> None:
         names = ", ".join(n.split("/")[0].removeprefix("__module.") for n in gate.float_layers) or "none"
         out.print(f"Kept in float: {len(gate.float_layers)} of {gate.quantisable_layers} convolutions ({names}); "
                   f"made in {gate.made_s:.0f} s", highlight=False)
+    if gate.faster_than_float is not None:  # auto timed it against the same format in float
+        verdict = "faster" if gate.faster_than_float else "no faster, and no later method was accepted and faster"
+        out.print(f"Batch-1 p50 {gate.p50_ms:.1f} ms against {gate.float_p50_ms:.1f} ms in float: {verdict}",
+                  highlight=False)
     if gate.passed:
         out.print(f"Accepted: {artifact} (its gate record lies beside it)")
         return

@@ -28,8 +28,8 @@ class ExportTarget:
                                    "(OpenVINO, ONNX): the layers that cost the most are put back in float until "
                                    "the val mAP is within the gate's limits. qat (OpenVINO, Ultralytics engine): "
                                    "quantization-aware training, qat_epochs of fine-tuning fake-quantised. auto: "
-                                   "ptq, then accuracy-aware, then (OpenVINO) qat, until the gate accepts one. off "
-                                   "(also: false).")
+                                   "ptq, then accuracy-aware, then (OpenVINO) qat, until the gate accepts one faster "
+                                   "than float. off (also: false).")
     qat_epochs: int = option(QAT_EPOCHS, "Epochs of quantization-aware training (int8 qat, or auto reaching it).")
     precision: RuntimePrecision = option("auto", "OpenVINO's compute precision: auto (its choice, bf16 on some "
                                          "CPUs) or f32.")

@@ -178,6 +178,15 @@ class GateResult(Record):
     made_s: float = 0.0  # seconds to export (and quantise) it
     float_layers: tuple[str, ...] = ()  # accuracy-aware, qat: quantisable layers left in float
     quantisable_layers: int = 0
+    p50_ms: float | None = None  # int8 auto, once accepted: its batch-1 latency, and that of the same format in
+    float_p50_ms: float | None = None  # float, each timed in a fresh process at the machine's cores
+
+    @property
+    def faster_than_float(self) -> bool | None:
+        """Whether auto found it faster than the float export it replaces (None: not timed)."""
+        if self.p50_ms is None or self.float_p50_ms is None:
+            return None
+        return self.p50_ms < self.float_p50_ms
 
 
 @dataclass(frozen=True)

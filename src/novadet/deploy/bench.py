@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from novadet.core.dataset import SplitDataset
 from novadet.core.detections import DEPLOY_CONFIDENCE
 from novadet.core.hardware import usable_cores
 from novadet.core.reports import ArtifactBench, BenchReport
@@ -26,6 +27,7 @@ from novadet.data.split_folder import read_split
 from novadet.errors import ConfigError
 
 BATCH = 8  # the batch of the throughput measured beside batch-1 latency
+LATENCY_RUNS = 30  # timed batch-1 runs where one latency decides something
 
 
 def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,
@@ -52,11 +54,20 @@ def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float |
     return report
 
 
+def latency_ms(run: RunDir, artifact: Path, image: Path, precision: str) -> float:
+    """``artifact``'s batch-1 p50 of the Predictor end to end, in a fresh process at the machine's cores."""
+    return float(measure_in_fresh_process(run, artifact, image, usable_cores(), precision, LATENCY_RUNS)["p50_ms"])
+
+
 def bench_image(split_dir: Path | None) -> Path:
     """The first test image of the run's split (the first image at all when there is no test split)."""
     if split_dir is None:
         raise ConfigError("this run was trained on a split that was never written to a folder; bench needs an image")
-    split = read_split(split_dir)
+    return first_image(read_split(split_dir))
+
+
+def first_image(split: SplitDataset) -> Path:
+    """The first test image of ``split`` (its first train image when there is no test split)."""
     part = split.test if split.test.records else split.train
     return part.image_path(part.records[0])
 

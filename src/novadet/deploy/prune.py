@@ -7,24 +7,21 @@ ONNX size and latency.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from novadet.core.artifacts import ExportTarget
 from novadet.core.compression import ArtifactCost, PruneReport
 from novadet.core.run import RunDir
-from novadet.deploy.bench import bench_image, measure_in_fresh_process, size_mb
+from novadet.deploy.bench import LATENCY_RUNS, bench_image, measure_in_fresh_process, size_mb
 from novadet.deploy.export import split_of
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
+from novadet.deploy.scratch import float_export
 from novadet.engines.base import Pruner
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
 from novadet.evaluate.evaluator import evaluate
 
-LATENCY_RUNS = 30
 TARGET_FLOPS = 0.7  # what the neck and head of mobilenetv2-yolo can reach without touching its backbone
 FINE_TUNE_EPOCHS = 10
 LATENCY_THREADS = 2
@@ -78,11 +75,7 @@ def _check(source: RunDir, out: RunDir, target_flops: float, epochs: int) -> Non
 
 def _cost(run: RunDir, scratch_in: RunDir, threads: int) -> ArtifactCost:
     """``run``'s best model as float ONNX (exported to a scratch folder inside ``scratch_in``): size and p50."""
-    scratch = Path(tempfile.mkdtemp(dir=scratch_in.root, prefix=".onnx-"))
-    try:
-        artifact = engine_for(run).export(run, ExportTarget(format="onnx"), out_dir=scratch)
+    with float_export(run, "onnx", within=scratch_in.root) as artifact:
         image = bench_image(run.read_train_record().split_dir)
         measured = measure_in_fresh_process(run, artifact, image, threads, "auto", LATENCY_RUNS)
         return ArtifactCost(artifact.name, round(size_mb(artifact), 2), round(measured["p50_ms"], 2), threads)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)

@@ -50,6 +50,8 @@ def _how(gate: GateResult) -> str:
     made = ("float" if gate.precision == "auto" else gate.precision) if gate.int8 == "off" else f"INT8 {gate.int8}"
     if gate.quantisable_layers:  # an INT8 method that chose what stays in float
         made += f", {len(gate.float_layers)} of {gate.quantisable_layers} layers in float"
+    if gate.faster_than_float is False:  # accepted, but auto went on: no faster than the float export
+        made += ", no faster than float"
     return made
 
 

@@ -14,6 +14,7 @@ from novadet.core.run import RunDir, TuneFiles
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError
 from novadet.tune import study as studies
+from novadet.tune.narrow import distribution
 from novadet.tune.search import run_study
 from novadet.tune.space import Dim
 from novadet.tune.trial import Outcome, Reporter, _report_all
@@ -21,12 +22,13 @@ from novadet.tune.trial import Outcome, Reporter, _report_all
 BASE = TrainConfig(epochs=6, imgsz=320, focal_gamma=0.0)
 SPACE = {"focal_gamma": Dim(type="float", low=0.0, high=4.0), "imgsz": Dim(type="int", low=256, high=448, step=32)}
 OPTIMUM = {"focal_gamma": 3.1, "imgsz": 416}
+CHOICE = {"optimizer": Dim(type="categorical", choices=["SGD", "AdamW", "Adam"])}  # passed to the engine in extra
 
 
 def score(config: TrainConfig) -> float:
-    """A smooth score peaking at OPTIMUM (0.8 there)."""
+    """A smooth score peaking at OPTIMUM (0.8 there), lower with any optimizer but AdamW (the default)."""
     return 0.8 - 0.05 * (config.focal_gamma - OPTIMUM["focal_gamma"]) ** 2 \
-        - ((config.imgsz - OPTIMUM["imgsz"]) / 200) ** 2
+        - ((config.imgsz - OPTIMUM["imgsz"]) / 200) ** 2 - 0.2 * (config.extra.get("optimizer", "AdamW") != "AdamW")
 
 
 def fake_runner(reporter: Reporter, split_dir: Path, run: RunDir, config: TrainConfig, log: Path) -> Outcome:
@@ -40,8 +42,8 @@ def fake_runner(reporter: Reporter, split_dir: Path, run: RunDir, config: TrainC
 
 
 def _settings(tmp_path: Path, strategy: str, trials: int | None, pruner: str = "none",
-              budget_epochs: int | None = None) -> studies.Settings:
-    return studies.Settings(strategy=strategy, pruner=pruner, space={n: d.model_dump() for n, d in SPACE.items()},
+              budget_epochs: int | None = None, space: dict[str, Dim] = SPACE) -> studies.Settings:
+    return studies.Settings(strategy=strategy, pruner=pruner, space={n: d.model_dump() for n, d in space.items()},
                             base=BASE.to_dict(), split_dir=str(tmp_path), trials=trials, budget_epochs=budget_epochs,
                             seed=0)
 
@@ -106,6 +108,23 @@ def test_narrow_shrinks_its_ranges_towards_better_scores(tmp_path: Path) -> None
     early = [t.value for t in done if t.user_attrs["phase"] == 0]
     late = [t.value for t in done if t.user_attrs["phase"] == 2]
     assert sum(late) / len(late) > sum(early) / len(early)  # the narrowed ranges hold better settings
+
+
+def test_narrow_drops_choices_yet_keeps_one_distribution_per_parameter(tmp_path: Path) -> None:
+    """Optuna refuses a categorical whose choices change within a study, and leaves a parameter whose range
+    changed out of its importances: phases narrow what is drawn, never the distributions the trials record."""
+    settings = _settings(tmp_path, "narrow", 12, space=SPACE | CHOICE)
+    study, files = _study(tmp_path, settings)
+    run_study(study, settings, files, runner=fake_runner)
+    done = _finished(study)
+    assert len(done) == 12
+    later = studies.phase_space(study, settings, 1)["optimizer"].choices
+    assert later is not None and "AdamW" in later and len(later) < 3
+    whole = {n: distribution(d) for n, d in (SPACE | CHOICE).items()}
+    for t in done:  # the baseline trial holds only what the base recipe sets
+        assert t.distributions == (whole if not t.user_attrs.get("baseline") else {n: whole[n] for n in SPACE})
+        drawn = t.params.get("optimizer", "AdamW")
+        assert drawn in studies.phase_space(study, settings, t.user_attrs["phase"])["optimizer"].choices  # type: ignore[operator]
 
 
 def test_the_pruner_stops_a_clearly_worse_trial(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def run_study(opened: optuna.Study, settings: studies.Settings, files: TuneFiles
     import optuna
 
     optuna.logging.set_verbosity(logging.ERROR)
-    opened.sampler = studies.sampler(settings, worker=worker, start=len(opened.get_trials(deepcopy=False)))
+    opened.sampler = studies.sampler(opened, settings, worker=worker, start=len(opened.get_trials(deepcopy=False)))
     opened.pruner = studies.pruner(settings)
     objective = _objective(opened, settings, files, runner)
     grid = len(grid_points(settings.dims)) if settings.strategy == "grid" else None
@@ -139,9 +139,8 @@ def _objective(opened: optuna.Study, settings: studies.Settings, files: TuneFile
             raise optuna.TrialPruned("the grid is done")
         phase = attrs.get("phase", studies.phase_of(trial.number, settings.planned)
                           if settings.strategy == "narrow" else 0)
-        dims = studies.phase_space(opened, settings, phase)
-        params = suggest(trial, dims, only=attrs.get("fixed") if attrs.get("baseline") else None)
-        trial.set_user_attr("phase", phase)
+        trial.set_user_attr("phase", phase)  # before suggesting: narrow's sampler draws inside this phase's ranges
+        params = suggest(trial, settings.dims, only=attrs.get("fixed") if attrs.get("baseline") else None)
         frozen = next(t for t in opened.get_trials(deepcopy=False) if t.number == trial.number)
         history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
         original = history[0] if history else trial.number

@@ -126,16 +126,20 @@ def _enqueue(study: optuna.Study, settings: Settings) -> None:
         study.enqueue_trial(params, user_attrs={"baseline": True, "fixed": sorted(params)})
 
 
-def sampler(settings: Settings, *, worker: bool, start: int) -> optuna.samplers.BaseSampler:
-    """TPE (random for its first third), or random (``random``, ``narrow``, and ``grid``, whose points come
-    from the queue). The seed moves on with the ``start`` trials already in the study, so a rerun does not
-    draw its first trials again; extra workers draw from their own seeds."""
+def sampler(study: optuna.Study, settings: Settings, *, worker: bool, start: int) -> optuna.samplers.BaseSampler:
+    """TPE (random for its first third), random inside each phase's ranges (``narrow``), or random (``random``,
+    and ``grid``, whose points come from the queue). The seed moves on with the ``start`` trials already in
+    the study, so a rerun does not draw its first trials again; extra workers draw from their own seeds."""
     import optuna
 
     seed = settings.seed + start + (os.getpid() if worker else 0)
     if settings.strategy == "tpe":
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, settings.planned // 3),
                                           constant_liar=True)
+    if settings.strategy == "narrow":
+        from novadet.tune.narrow import PhaseSampler
+
+        return PhaseSampler(seed, lambda phase: phase_space(study, settings, phase))
     return optuna.samplers.RandomSampler(seed=seed)
 
 

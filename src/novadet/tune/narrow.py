@@ -5,7 +5,7 @@ recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -48,9 +48,3 @@ class PhaseSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self._random.reseed_rng()
-
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._random.before_trial(study, trial)
-
-    def after_trial(self, study: Study, trial: FrozenTrial, state: Any, values: Sequence[float] | None) -> None:
-        self._random.after_trial(study, trial, state, values)

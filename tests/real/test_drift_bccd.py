@@ -32,9 +32,10 @@ def bccd_views(bccd: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Vi
     productions = {"none": compute_views(run, held, conf=0.25)}
     for shift in SHIFTS:
         productions[shift] = compute_views(run, shifted_copies(held, shift, root / shift.replace(" ", "_")), conf=0.25)
-    alpha, false_alarms = calibrate(ref, PRODUCTION, names, draws=DRAWS, seed=0)
-    assert false_alarms <= 0.05
-    return ref, productions, names, alpha
+    calibration = calibrate(ref, PRODUCTION, names, draws=DRAWS, seed=0)
+    # measured on the 10 draws that did not choose alpha: it can exceed the 5% target, and 2 of 10 would fail
+    assert calibration.measuring_draws == DRAWS // 2 and calibration.false_alarm_rate <= 0.1
+    return ref, productions, names, calibration.alpha
 
 
 def _draws(views: Views, ref: Views, names: tuple[str, ...], alpha: float) -> list[set[str]]:

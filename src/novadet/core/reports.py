@@ -180,6 +180,8 @@ class GateResult(Record):
     quantisable_layers: int = 0
     p50_ms: float | None = None  # int8 auto, once accepted: its batch-1 latency, and that of the same format in
     float_p50_ms: float | None = None  # float, each timed in a fresh process at the machine's cores
+    chosen_on: str = ""  # int8 auto: the split it was chosen on (val), and its mAP50-95 change there; every
+    chosen_delta: float | None = None  # other number of the record is measured on ``split``
 
     @property
     def faster_than_float(self) -> bool | None:
@@ -262,15 +264,17 @@ class DriftReport(Record):
     production_images: int
     shifted: bool
     alpha: float  # the corrected p-value below which an aspect counts as shifted
-    false_alarm_rate: float  # the decision's rate of alarms on random halves of the reference, measured
-    calibration_draws: int
+    false_alarm_rate: float  # the decision's rate of alarms on random splits of the reference that did not
+    calibration_draws: int  # choose alpha: ``calibration_draws`` chose it, ``false_alarm_draws`` measured it
     aspects: tuple[Shift, ...]
     classifier_auc: float | None  # cross-validated, when both sets are large enough
     atypical: tuple[AtypicalImage, ...]
     reference_map50_95: float | None
-    map50_95_estimate: float | None
+    map50_95_estimate: float | None  # the P50 of a label-free guess; ``map50_95_range`` its P10-P90
     estimate_method: str
     advice: tuple[str, ...]
+    false_alarm_draws: int = 0
+    map50_95_range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

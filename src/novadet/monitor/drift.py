@@ -3,7 +3,10 @@ what to do about it?
 
 Three views of each image (statistics, the model's features, its predictions) are compared between a
 reference (a split of the run, or a folder) and a folder of production images; every aspect's test is
-corrected for testing many, and the decision's false-alarm rate is measured on the reference against itself.
+corrected for testing many, and the decision's false-alarm rate is measured on the reference against itself,
+on splits of it that did not choose the decision's alpha. The default reference is the val split: the model
+never trained on it, so it sees val images as it will see new ones (against the train images it learned,
+its features and confidences differ even where nothing shifted).
 The production images farthest from the reference are ranked and shown on a contact sheet; production
 mAP50-95 is estimated without labels from the model's confidence.
 """
@@ -31,11 +34,14 @@ from novadet.monitor.words import advice_for, sentence
 
 ESTIMATE_METHOD = ("confidence ratio: the run's test mAP50-95 times the mean top-detection confidence on the "
                    "production images over that on the test images")
+DEFAULT_REFERENCE = "val"
+DEFAULT_DRAWS = 20  # random splits of the reference: half choose alpha, half measure its false alarms
 CLASSIFIER_MIN_IMAGES = 50
 SHEET = 16
 
 
-def drift(run_dir: str | Path, images: str | Path, *, reference: str = "train", draws: int = 20, seed: int = 0,
+def drift(run_dir: str | Path, images: str | Path, *, reference: str = DEFAULT_REFERENCE, draws: int = DEFAULT_DRAWS,
+          seed: int = 0,
           progress: bool = False) -> DriftReport:
     """Compare the production images in ``images`` with the run's ``reference`` (train, val, test, or a folder
     of images); write ``drift/<folder name>/`` in the run (the report and a contact sheet)."""
@@ -49,15 +55,20 @@ def drift(run_dir: str | Path, images: str | Path, *, reference: str = "train", 
     with progress_bar("Looking at the images", len(ref_paths) + len(prod_paths), enabled=progress) as advance:
         ref = compute_views(run, ref_paths, conf=conf, on_progress=advance)
         prod = compute_views(run, prod_paths, conf=conf, on_progress=advance)
-    alpha, false_alarms = calibrate(ref, len(prod), record.class_names, draws=draws, seed=seed)
-    shifts = assess(ref, prod, record.class_names, alpha=alpha, seed=seed)
-    ref_map, estimate = _estimate(run, conf, prod)
+    with progress_bar("Calibrating on the reference", draws, enabled=progress) as advance:
+        calibration = calibrate(ref, len(prod), record.class_names, draws=draws, seed=seed, on_progress=advance)
+    shifts = assess(ref, prod, record.class_names, alpha=calibration.alpha, seed=seed)
+    ref_map, estimate = _estimate(run, conf, prod, progress)
     report = DriftReport(
         reference=ref_name, production=str(images), reference_images=len(ref), production_images=len(prod),
-        shifted=any(s.shifted for s in shifts), alpha=alpha, false_alarm_rate=false_alarms, calibration_draws=draws,
+        shifted=any(s.shifted for s in shifts), alpha=calibration.alpha,
+        false_alarm_rate=calibration.false_alarm_rate, calibration_draws=calibration.choosing_draws,
+        false_alarm_draws=calibration.measuring_draws,
         aspects=tuple(sorted(shifts, key=lambda s: (not s.shifted, s.p_value))),
         classifier_auc=_auc(ref, prod, seed), atypical=_atypical(ref, prod), reference_map50_95=ref_map,
-        map50_95_estimate=estimate, estimate_method=ESTIMATE_METHOD, advice=tuple(advice_for(shifts)))
+        map50_95_estimate=None if estimate is None else estimate[1],
+        map50_95_range=None if estimate is None else (estimate[0], estimate[2]), estimate_method=ESTIMATE_METHOD,
+        advice=tuple(advice_for(shifts)))
     _write(run, Path(images).name, report)
     return report
 
@@ -112,8 +123,10 @@ def _atypical(ref: Views, prod: Views, neighbours: int = 5) -> tuple[AtypicalIma
     return tuple(AtypicalImage(str(prod.paths[i]), float(score[i])) for i in order[:SHEET])
 
 
-def _estimate(run: RunDir, conf: float, prod: Views) -> tuple[float | None, float | None]:
-    """(the run's test mAP50-95, its label-free estimate on production) when the run has been evaluated on test."""
+def _estimate(run: RunDir, conf: float, prod: Views,
+              progress: bool) -> tuple[float | None, tuple[float, float, float] | None]:
+    """(the run's test mAP50-95, P10/P50/P90 of its label-free estimate on production) when the run has been
+    evaluated on test."""
     if not run.eval_files(run.best).metrics.is_file():
         return None, None
     metrics = run.read_eval(run.best)
@@ -121,17 +134,24 @@ def _estimate(run: RunDir, conf: float, prod: Views) -> tuple[float | None, floa
     if metrics.split != "test" or folder is None:
         return metrics.coco.map50_95, None
     test = read_split(folder).test
-    seen = compute_views(run, [test.image_path(r) for r in test.records], conf=conf)
+    with progress_bar("Looking at the test images", len(test), enabled=progress) as advance:
+        seen = compute_views(run, [test.image_path(r) for r in test.records], conf=conf, on_progress=advance)
     return metrics.coco.map50_95, estimate_map(metrics.coco.map50_95, seen, prod)
 
 
-def estimate_map(test_map: float, on_test: Views, on_production: Views) -> float:
-    """Production mAP50-95 without labels: the test mAP scaled by how confident the model's most confident
-    detection is on production images against on the test images (0 where it was never confident)."""
+def estimate_map(test_map: float, on_test: Views, on_production: Views, *, resamples: int = 1000,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Production mAP50-95 without labels, as P10/P50/P90: the test mAP scaled by how confident the model's
+    most confident detection is on production images against on the test images, over resampled images of
+    both. A guess that no label has checked: a model confidently wrong on production scores high here."""
     index = list(PREDICTION_STATISTICS).index("top_confidence")
-    reference = on_test.predictions[:, index].mean()
-    ratio = on_production.predictions[:, index].mean() / reference if reference > 0 else 0.0
-    return float(np.clip(test_map * ratio, 0, 1))
+    test, production = on_test.predictions[:, index], on_production.predictions[:, index]
+    rng = np.random.default_rng(seed)
+    a = test[rng.integers(0, len(test), (resamples, len(test)))].mean(axis=1)
+    b = production[rng.integers(0, len(production), (resamples, len(production)))].mean(axis=1)
+    ratio = np.divide(b, a, out=np.zeros_like(b), where=a > 0)
+    p10, p50, p90 = np.percentile(np.clip(test_map * ratio, 0, 1), [10, 50, 90])
+    return float(p10), float(p50), float(p90)
 
 
 def _write(run: RunDir, name: str, report: DriftReport) -> None:

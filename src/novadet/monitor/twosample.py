@@ -16,24 +16,37 @@ import numpy.typing as npt
 Matrix = npt.NDArray[np.float64]
 
 
-def mmd_test(a: Matrix, b: Matrix, *, permutations: int = 200, seed: int = 0) -> tuple[float, float]:
-    """(MMD², permutation p-value) of two samples of vectors, RBF kernel at the median distance."""
+MMD_PERMUTATIONS = 2000  # smallest p-value 1/2001: small enough to stand a correction over the views
+
+
+def mmd_test(a: Matrix, b: Matrix, *, permutations: int = MMD_PERMUTATIONS, seed: int = 0) -> tuple[float, float]:
+    """(MMD², permutation p-value) of two samples of vectors, RBF kernel at the median distance.
+
+    The biased MMD² of a labelling is ``w @ K @ w`` with ``w`` = 1/n on the first sample and -1/m on the second,
+    so all permutations are scored in one matrix product."""
     pooled = np.concatenate([a, b])
     sq = np.sum(pooled**2, axis=1)
     dist = np.maximum(sq[:, None] + sq[None, :] - 2 * pooled @ pooled.T, 0)
     bandwidth = np.median(dist[np.triu_indices(len(pooled), 1)]) or 1.0
     kernel = np.exp(-dist / bandwidth)
-    n = len(a)
-    observed = _mmd2(kernel, np.arange(len(pooled)) < n)
+    n, total = len(a), len(pooled)
+    observed = _mmd2(kernel, (np.arange(total) < n)[None, :])[0]
     rng = np.random.default_rng(seed)
-    null = [_mmd2(kernel, rng.permutation(len(pooled)) < n) for _ in range(permutations)]
-    return observed, (1 + sum(v >= observed for v in null)) / (1 + permutations)
+    null = np.concatenate([_mmd2(kernel, rng.permuted(np.tile(np.arange(total) < n, (chunk, 1)), axis=1))
+                           for chunk in _chunks(permutations, 500)])
+    return float(observed), float((1 + np.sum(null >= observed - 1e-12)) / (1 + permutations))
 
 
-def _mmd2(kernel: Matrix, first: npt.NDArray[np.bool_]) -> float:
-    second = ~first
-    return float(kernel[np.ix_(first, first)].mean() + kernel[np.ix_(second, second)].mean()
-                 - 2 * kernel[np.ix_(first, second)].mean())
+def _chunks(count: int, size: int) -> list[int]:
+    return [min(size, count - start) for start in range(0, count, size)]
+
+
+def _mmd2(kernel: Matrix, first: npt.NDArray[np.bool_]) -> Matrix:
+    """MMD² of each row's labelling (True: first sample) of the pooled points."""
+    n = first.sum(axis=1, keepdims=True)
+    w = np.where(first, 1 / n, -1 / (first.shape[1] - n))
+    out: Matrix = np.einsum("pi,ij,pj->p", w, kernel, w, optimize=True)
+    return out
 
 
 def ks_tests(a: Matrix, b: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -46,16 +59,14 @@ def ks_tests(a: Matrix, b: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray
 
 
 def fdr_adjust(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Benjamini-Hochberg adjusted p-values.
+    """Benjamini-Hochberg adjusted p-values (scipy's ``false_discovery_control``).
 
     >>> fdr_adjust(np.array([0.01, 0.04, 0.03])).round(3).tolist()
     [0.03, 0.04, 0.04]
     """
-    order = np.argsort(p)
-    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty_like(p)
-    out[order] = np.minimum(adjusted, 1.0)
+    from scipy import stats
+
+    out: npt.NDArray[np.float64] = np.asarray(stats.false_discovery_control(p, method="bh"), dtype=np.float64)
     return out
 
 

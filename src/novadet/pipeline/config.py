@@ -24,6 +24,7 @@ from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
 from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_SEEDS, DEFAULT_TARGET_MAP
+from novadet.monitor.drift import DEFAULT_REFERENCE
 from novadet.tune.search import DEFAULT_STUDY
 from novadet.tune.space import Dim
 from novadet.tune.study import Pruner, Strategy
@@ -103,7 +104,8 @@ class DriftOptions(Section):
 
     images: Path | None = Field(None, description="A folder of unlabelled production images; null: no drift "
                                 "check.")
-    reference: str = Field("train", description="What production is compared with: train, val, test or a folder.")
+    reference: str = Field(DEFAULT_REFERENCE, description="What production is compared with: train, val, test or "
+                           "a folder (val: images the model never trained on).")
 
 
 class SufficiencyOptions(Section):

@@ -175,17 +175,20 @@ def drift_view(report: DriftReport) -> Iterator[RenderableType]:
     verdict = ("SHIFTED", "bold red") if report.shifted else ("no shift found", "bold green")
     yield Text.assemble(("Drift ", "bold"), (verdict[0], verdict[1]), f": {report.production_images} production "
                         f"images against the {report.reference}; an aspect counts as shifted at corrected p < "
-                        f"{report.alpha:.3g}, which alarmed on {report.false_alarm_rate:.0%} of "
-                        f"{report.calibration_draws} random halves of the reference")
+                        f"{report.alpha:.3g}, chosen on {report.calibration_draws} random splits of the "
+                        f"reference; it alarmed on {report.false_alarm_rate:.0%} of {report.false_alarm_draws} "
+                        "other splits")
     for shift in report.aspects:
         if shift.shifted:
             yield Text(f"  {shift.sentence}", style="yellow", overflow="fold")
     if report.classifier_auc is not None:
         yield Text(f"  a classifier tells the two sets apart with cross-validated AUC {report.classifier_auc:.2f} "
                    "(0.5: it cannot)", style="dim")
-    if report.map50_95_estimate is not None and report.reference_map50_95 is not None:
-        yield Text(f"  estimated production mAP50-95 {report.map50_95_estimate:.3f} (test: "
-                   f"{report.reference_map50_95:.3f}); without labels, by {report.estimate_method}", style="dim")
+    if report.map50_95_range is not None and report.reference_map50_95 is not None:
+        low, high = report.map50_95_range
+        yield Text(f"  production mAP50-95 guessed at {low:.2f}-{high:.2f} (test: {report.reference_map50_95:.2f}) "
+                   f"without labels, by {report.estimate_method}; P10-P90 over resampled images, never checked "
+                   "against labels: label a sample to know", style="dim")
     for line in report.advice:
         yield Text.assemble(("advice ", "bold"), line)
     if report.atypical:

@@ -91,9 +91,9 @@ def drift_section(reports: dict[str, DriftReport]) -> Section | None:
     blocks: list[Block] = []
     for name, r in reports.items():
         verdict = "shifted" if r.shifted else "no shift found"
-        estimate = "" if r.map50_95_estimate is None else \
-            f" Estimated mAP50-95 there: {r.map50_95_estimate:.3f} (test {number(r.reference_map50_95)}; " \
-            f"{r.estimate_method})."
+        estimate = "" if r.map50_95_range is None else \
+            f" mAP50-95 there, guessed without labels: {r.map50_95_range[0]:.2f}-{r.map50_95_range[1]:.2f} " \
+            f"(P10-P90; test {number(r.reference_map50_95)}; {r.estimate_method}; never checked against labels)."
         blocks.append(Paragraphs((f"{name}: {verdict} ({r.production_images:,} production images against "
                                   f"{r.reference_images:,} reference).{estimate}", *r.advice)))
         blocks.append(table(("view", "aspect", "reference", "production", "p (corrected)", "shifted"),

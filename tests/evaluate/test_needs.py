@@ -9,7 +9,7 @@ import pytest
 
 from novadet.core.reports import CurvePoint
 from novadet.evaluate.curves import Curve, fit_form
-from novadet.evaluate.needs import ALL, FLOOR, Fitted, Series, best_class, fit_all, need
+from novadet.evaluate.needs import ALL, FLOOR, Fitted, Series, backtest, best_class, fit_all, need
 
 N = np.array([36.0, 72.0, 145.0, 217.0, 289.0])
 TRUTH = Curve("power", 0.62, 2.5, 0.6, n_max=289)
@@ -84,3 +84,22 @@ def test_a_curve_that_contradicts_the_measured_score_gets_no_estimate() -> None:
     data = Series(N, y, np.full(5, 0.05))
     answer = need("c", "c instances", Fitted(data, fit_form(N, TRUTH(N), "power")), 0.5)
     assert answer.verdict == "unfitted" and "contradicts" in answer.sentence
+
+
+def test_rising_scores_that_run_the_ceiling_to_its_bound_get_no_estimate_never_zero() -> None:
+    """The case a new user met: 18, 37, 77 images scoring 0.035, 0.130, 0.310 (the full 158: 0.581). The power
+    law through them runs its ceiling to 1.0; its clipped draws 'predicted' 0.000 for 158 images."""
+    sizes = np.array([18.0, 37.0, 77.0, 118.0, 158.0])
+    scores = [0.035, 0.130, 0.310, 0.450, 0.581]
+    points, boot = [], {}
+    for f, score, n in zip(FRACTIONS, scores, sizes, strict=True):
+        points.append(CurvePoint(fraction=f, seed=0, images=int(n), instances={"c": int(n) * 2}, map50_95=score,
+                                 map50=score, ap_per_class={"c": score}, train_s=1.0))
+        spread = 0.02 + 0.05 * score
+        boot[(f, 0)] = {ALL: [score - spread, score + spread], "c": [score - spread, score + spread]}
+    small = fit_all(points, boot, FRACTIONS[:3], ["c"])[ALL]
+    assert small.fit is None and "still rise" in str(small.problem)
+    answer = need(ALL, "images", small, 0.6)
+    assert answer.verdict == "unfitted" and "no estimate" in answer.sentence and answer.needed.p50 is None
+    tested = backtest(points, boot, FRACTIONS, fit_all(points, boot, FRACTIONS, ["c"]))
+    assert tested is None or all(e.p50 is None or e.p50 > 0.3 for e in tested.predicted.values())

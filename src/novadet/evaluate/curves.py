@@ -88,6 +88,16 @@ class Fit:
         lo, hi = _BOUNDS[c.form]
         return np.clip(params, lo, hi)
 
+    def at_bound(self) -> str | None:
+        """The parameter the fit ran into a bound with (``ceiling`` 1.0, say), or None. Its covariance then
+        describes nothing: Gaussian draws around a bound, clipped back in, gave curves far below the fit (a
+        rising 0.035, 0.130, 0.310 "predicted" 0.000 at twice the data)."""
+        c, (lo, hi) = self.curve, _BOUNDS[self.curve.form]
+        for name, value, low, high in zip(("ceiling", "scale", "rate"), (c.a, c.b, c.c), lo, hi, strict=True):
+            if min(abs(value - low), abs(high - value)) <= 1e-6 * max(1.0, abs(high)):
+                return name
+        return None
+
     def band(self, n: float) -> Band:
         """P10/P50/P90 of the accuracy at ``n`` training items."""
         p = self.samples()

@@ -66,12 +66,18 @@ def _sliced(data: Series, start: int) -> Series:
 
 
 def _checked(data: Series, fit: Fit) -> Fitted:
-    """``fit`` unless it misses the largest subset's score by more than MISFIT and 3 standard errors."""
+    """``fit`` unless it misses the largest subset's score by more than MISFIT and 3 standard errors, or ran
+    into a bound of its parameters (then its band means nothing)."""
+    scores = ", ".join(f"{v:.3f}" for v in data.y)
     miss = abs(float(fit.curve(data.n[-1])) - float(data.y[-1]))
     if miss > max(MISFIT, 3 * float(data.se[-1])):
-        scores = ", ".join(f"{v:.3f}" for v in data.y)
         return Fitted(data, None, f"the scores ({scores}) do not follow a saturating curve (the fit misses the "
                       f"largest subset by {miss:.2f}): measure again with more seeds")
+    bound = fit.at_bound()
+    if bound is not None:
+        why = "still rise with no sign of levelling off" if bound == "ceiling" else "do not follow a saturating curve"
+        return Fitted(data, None, f"the scores ({scores}) {why} (the fit ran into its bound on the {bound}): "
+                      "measure larger subsets")
     return Fitted(data, fit)
 
 

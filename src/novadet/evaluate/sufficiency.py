@@ -121,10 +121,11 @@ def plan_trainings(run: RunDir, fractions: Sequence[float], seeds: int, budget_m
     budget = budget_minutes * 60
     epochs = config.epochs
     if cost(epochs, 1) > budget:
-        epochs = max(MIN_EPOCHS, min(config.epochs, math.floor(epochs * budget / cost(epochs, 1))))
-        cut.append(f"epochs {config.epochs} -> {epochs}")
+        epochs = min(config.epochs, max(MIN_EPOCHS, math.floor(epochs * budget / cost(epochs, 1))))  # never more
+        if epochs < config.epochs:
+            cut.append(f"epochs {config.epochs} -> {epochs}")
     if cost(epochs, 1) > budget:
-        cut.append(f"still about {cost(epochs, 1) / 60:.0f} min at {MIN_EPOCHS} epochs, over the "
+        cut.append(f"still about {cost(epochs, 1) / 60:.0f} min at {epochs} epochs, over the "
                    f"{budget_minutes:g} min budget")
     return Plan(epochs, wanted[:1], tuple(cut), cost(epochs, 1))
 

@@ -125,6 +125,23 @@ def test_console_script_help() -> None:
         assert verb in result.stdout
 
 
+def test_help_reads_at_80_columns_with_every_model_name_whole() -> None:
+    """A user's 80-column terminal: no help line is wider, help texts are not squeezed into a narrow column, and
+    every model name ``--model`` offers appears whole."""
+    from novadet.engines.base import known_models
+
+    import typer
+
+    for verb in typer.main.get_command(app).commands:  # type: ignore[attr-defined]
+        lines = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "80"}).stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80, (verb, max(lines, key=len))
+        indents = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+        assert max(indents) <= 40, verb  # help wraps in a wide column (Rich's table put it past column 60)
+    train = " ".join(runner.invoke(app, ["train", "--help"], env={"COLUMNS": "80"}).stdout.split())
+    for model in known_models():
+        assert f" {model}" in train, model
+
+
 def test_train_cli_errors(tiny_yolo: Path, tmp_path: Path) -> None:
     code, _, err = invoke("train", str(tiny_yolo), "-o", str(tmp_path / "run"))
     assert code == 2 and "not a novadet split folder" in err

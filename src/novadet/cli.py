@@ -27,13 +27,14 @@ from novadet.cli_app import (
     settings_only,
     write_json_report,
 )
-from novadet.cli_options import TYPED_KEY, build, options
+from novadet.cli_options import TYPED_KEY, build, options, split_commas
 from novadet.core.artifacts import ExportTarget
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError
 from novadet.pipeline.config import (
     AuditOptions,
     BenchOptions,
+    DriftOptions,
     EvalOptions,
     ExportOptions,
     SplitOptions,
@@ -198,7 +199,10 @@ def export(run_dir: RunArg, **settings: Any) -> None:
     artifact, gate = run_export(run_dir, target, split=e.split, calib_images=o.calib_images, max_drop=o.max_drop,
                                 max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
-    out.print(f"mAP50-95 change {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
+    out.print(f"mAP50-95 change on {gate.split} {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
+    if gate.chosen_on and gate.chosen_delta is not None:
+        out.print(f"Chosen by auto on {gate.chosen_on} ({gate.chosen_delta:+.2f} points there); judged once on "
+                  f"{gate.split}", highlight=False)
     if gate.quantisable_layers:  # accuracy-aware and QAT say what stayed in float
         names = ", ".join(n.split("/")[0].removeprefix("__module.") for n in gate.float_layers) or "none"
         out.print(f"Kept in float: {len(gate.float_layers)} of {gate.quantisable_layers} convolutions ({names}); "
@@ -243,20 +247,22 @@ def bench(
 
 @app.command()
 @errors_to_exit
+@options(DriftOptions, only=("reference",))
 def drift(
     run_dir: RunArg,
     images: Annotated[Path, typer.Argument(help="A folder of production images (unlabelled).")],
-    reference: Annotated[str, typer.Option(help="train, val, test (the run's split) or a folder of images.")] = "train",
     json_file: JsonFile = None,
+    **settings: Any,
 ) -> None:
-    """Have production images drifted from the training data? Which aspects, by how much, and what to do.
+    """Have production images drifted from the images the model knows? Which aspects, by how much, and
+    what to do.
 
-    Example: novadet drift runs/bccd shop-floor-images/ --reference train
+    Example: novadet drift runs/bccd shop-floor-images/ --reference val
     """
     from novadet.monitor.drift import drift as run_drift
     from novadet.report.console import drift_view
 
-    report = run_drift(run_dir, images, reference=reference, progress=True)
+    report = run_drift(run_dir, images, reference=settings["reference"], progress=True)
     for part in drift_view(report):
         out.print(part)
     write_json_report(json_file, report.to_dict())
@@ -267,8 +273,8 @@ def drift(
 @options(SufficiencyOptions, skip=("enabled", "target_ap"), annotations={"fractions": list[float]})
 def sufficiency(
     run_dir: RunArg,
-    target_ap: Annotated[list[str] | None, typer.Option(help="AP wanted of one class, CLASS=AP (repeat the "
-                                                        "flag).")] = None,
+    target_ap: Annotated[list[str] | None, typer.Option(help="AP wanted of a class, CLASS=AP (repeat the flag, or "
+                                                        "separate them with commas).")] = None,
     json_file: JsonFile = None,
     **settings: Any,
 ) -> None:
@@ -280,7 +286,8 @@ def sufficiency(
     from novadet.evaluate.sufficiency import sufficiency as learning_curves
     from novadet.report.console import sufficiency_view
 
-    o = build(SufficiencyOptions, settings_only(settings) | {"target_ap": _class_targets(target_ap or [])})
+    targets = _class_targets(split_commas(target_ap) or [])
+    o = build(SufficiencyOptions, settings_only(settings) | {"target_ap": targets})
     report = learning_curves(run_dir, fractions=o.fractions, seeds=o.seeds, target_map=o.target_map,
                              target_ap=o.target_ap, budget_minutes=o.budget_minutes, progress=True)
     for part in sufficiency_view(report):

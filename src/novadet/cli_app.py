@@ -14,8 +14,31 @@ from rich.console import Console
 from novadet.cli_options import TYPED_KEY
 from novadet.errors import ConfigError, NovadetError
 
+
+def _wrap_whole_words() -> None:
+    """Help wraps at spaces only, so a model name (``fcos-mobilenetv2``) or a value (``repeat-factor``) stays
+    whole. Click's help wrapper is private (vendored by Typer 0.20+): tests/test_cli.py fails if this stops
+    working."""
+    import importlib
+
+    try:
+        module = importlib.import_module("typer._click._textwrap")
+    except ImportError:
+        module = importlib.import_module("click._textwrap")
+
+    class WholeWords(module.TextWrapper):  # type: ignore[misc, name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("break_on_hyphens", False)
+            super().__init__(*args, **kwargs)
+
+    setattr(module, "TextWrapper", WholeWords)  # noqa: B010 (a module attribute mypy cannot see)
+
+
+_wrap_whole_words()
+# Click's plain help (rich_markup_mode=None): a definition list that reads at 80 columns, where Rich's option
+# table squeezed every help text into a 13-character column and cut long model names.
 app = typer.Typer(
-    name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="novadet", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="Detect objects no pretrained model knows: audit and split your data, train, evaluate, ship to the edge.",
     epilog="Example: novadet init --data data/ && novadet run novadet.yaml   (or each verb: novadet audit data/ ...)",
 )

@@ -11,7 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, fields, is_dataclass
-from typing import Annotated, Any, TypeVar, get_type_hints
+from typing import Annotated, Any, TypeVar, get_origin, get_type_hints
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -65,9 +65,11 @@ def options(*kinds: type, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()
     def decorate(command: F) -> F:
         signature = inspect.signature(command, eval_str=True)
         kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        added = []
+        added, listed = [], set()
         for spec in specs:
             kind = annotations.get(spec.name, spec.annotation)
+            if get_origin(kind) is list:  # taken as text, so "0.25,0.5,1" and repeated flags both work
+                kind, listed = list[str], listed | {spec.name}
             flag = "--" + spec.name.replace("_", "-")
             decl = f"{flag}/--no-{flag[2:]}" if kind is bool else flag
             added.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY,
@@ -80,6 +82,8 @@ def options(*kinds: type, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             ctx: typer.Context = kwargs.pop(_CONTEXT)
             typed = {s.name for s in specs if _typed(ctx, s.name)}
+            for name in listed:
+                kwargs[name] = split_commas(kwargs[name])
             return command(*args, **kwargs, **{TYPED_KEY: typed})
 
         parameters = [*kept, context, *added]
@@ -88,6 +92,17 @@ def options(*kinds: type, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def split_commas(values: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """A list option's values as typed: ``--x 1,2 --x 3`` and ``--x 1 --x 2 --x 3`` both give three.
+
+    >>> split_commas(["0.25,0.5", "1"])
+    ['0.25', '0.5', '1']
+    """
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
 
 
 def build(kind: type[M], values: dict[str, Any]) -> M:

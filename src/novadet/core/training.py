@@ -39,7 +39,8 @@ class TrainConfig:
     engine: str = option("ultralytics", "Training engine: ultralytics (AGPL-3.0) or torchvision (BSD-3-Clause); "
                          "a model name implies it. Later verbs read it back from the run.")
     model: str = option("mobilenetv2-yolo", "ultralytics: mobilenetv2-yolo, yolo11n, yolo11s, yolo26n, or a path to "
-                        "an Ultralytics .yaml/.pt; torchvision: fcos-mobilenetv2, retinanet-mobilenetv2.")
+                        "an Ultralytics .yaml/.pt; torchvision: fcos-mobilenetv2, retinanet-mobilenetv2, "
+                        "ssdlite-mobilenetv2.")
     weights: str = option("auto", "auto (the model's pretrained weights, found offline), none (random), or a file.")
     freeze: str = option("backbone", "backbone, none, or the number of leading layers to freeze (BatchNorm too).")
     unfreeze_at: int | Literal["half"] | None = option("half", "Epoch from which the frozen layers train too: "

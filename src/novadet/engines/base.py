@@ -151,6 +151,11 @@ def list_engines() -> list[str]:
     return sorted(_ENGINES)
 
 
+def known_models() -> list[str]:
+    """Every catalogued model name, engine by engine (each engine's default first)."""
+    return [model for entry in _ENGINES.values() for model in entry.models]
+
+
 def with_engine_implied(config: TrainConfig) -> TrainConfig:
     """``config`` with the engine a catalogued model name implies (``--model fcos-mobilenetv2`` needs no
     ``--engine``), or the chosen engine's default model where the model was left at the default."""

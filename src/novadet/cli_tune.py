@@ -48,10 +48,9 @@ def tune(
 
     o = build(TuneOptions, settings_only(settings))
     if worker:
-        if o.storage is None:
-            raise ConfigError("--worker needs --storage: the study's database that the first `novadet tune` made")
-        done = work(o.storage, out_dir or Path("."), study=o.study, data=data, budget_minutes=o.budget_minutes,
-                    progress=True)
+        _check_worker(o, settings[TYPED_KEY], out_dir, source, budget, config_file, json_file)
+        assert o.storage is not None and out_dir is not None
+        done = work(o.storage, out_dir, study=o.study, data=data, budget_minutes=o.budget_minutes, progress=True)
         out.print(f"Worker finished {done} trial(s) of study {o.study!r}.")
         return
     split_dir, run_dir, base, o = _source(source, out_dir, config_file, o, settings[TYPED_KEY])
@@ -64,6 +63,24 @@ def tune(
     if report.stopped_by == "failures":
         error = next((t.error for t in reversed(report.trials) if t.error), "see tune/trials/*.log")
         raise TrialsFailed(f"the last trials all failed; the latest: {error}")
+
+
+WORKER_FLAGS = ("storage", "study", "budget_minutes")  # the rest a worker reads from the study
+
+
+def _check_worker(o: TuneOptions, typed: set[str], out_dir: Path | None, source: Path | None, budget: str | None,
+                  config_file: Path | None, json_file: Path | None) -> None:
+    """A worker takes its search from the study: a flag that would set the search is refused, not ignored."""
+    if o.storage is None:
+        raise ConfigError("--worker needs --storage: the study's database that the first `novadet tune` made")
+    if out_dir is None:
+        raise ConfigError("--worker needs -o DIR: the folder where this worker writes its trials' runs")
+    given = sorted({f"--{k.replace('_', '-')}" for k in typed if k not in WORKER_FLAGS}
+                   | {flag for flag, value in (("SOURCE", source), ("--budget", budget), ("--config", config_file),
+                                               ("--json", json_file)) if value is not None})
+    if given:
+        raise ConfigError(f"--worker takes the search from the study in --storage; {', '.join(given)} would be "
+                          "ignored: drop them (a worker accepts --storage, --study, --budget-minutes, --data, -o)")
 
 
 def _source(source: Path | None, out_dir: Path | None, config_file: Path | None, flags: TuneOptions,

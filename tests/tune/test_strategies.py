@@ -99,7 +99,7 @@ def test_narrow_shrinks_its_ranges_towards_better_scores(tmp_path: Path) -> None
     run_study(study, settings, files, runner=fake_runner)
     ranges = [studies.phase_space(study, settings, phase) for phase in range(3)]
     widths = [r["focal_gamma"].high - r["focal_gamma"].low for r in ranges]  # type: ignore[operator]
-    assert widths[0] == 4.0 >= widths[1] >= widths[2] and widths[2] < widths[0]
+    assert widths[0] == 4.0 > widths[1] > widths[2], widths  # each phase narrows
     done = _finished(study)
     assert [sum(t.user_attrs["phase"] == p for t in done) for p in range(3)] == [8, 4, 4]
     for t in done:  # every trial drew inside its phase's ranges
@@ -158,3 +158,43 @@ def test_a_study_refuses_other_settings(tmp_path: Path) -> None:
     _study(tmp_path, _settings(tmp_path, "tpe", 4))
     with pytest.raises(ConfigError, match="exists with other settings \\(strategy\\)"):
         _study(tmp_path, _settings(tmp_path, "random", 4))
+
+
+def test_a_rerun_with_more_trials_continues_the_study_and_other_settings_still_refuse(tmp_path: Path) -> None:
+    study, files = _study(tmp_path, _settings(tmp_path, "random", 3))
+    run_study(study, _settings(tmp_path, "random", 3), files, runner=fake_runner)
+    assert len(_finished(study)) == 3
+    longer = _settings(tmp_path, "random", 5)
+    study, files = _study(tmp_path, longer)  # refused before: "exists with other settings (trials)"
+    run_study(study, longer, files, runner=fake_runner)
+    assert len(_finished(study)) == 5
+    with pytest.raises(ConfigError, match=r"other settings \(strategy\)"):
+        _study(tmp_path, _settings(tmp_path, "tpe", 5))
+
+
+def test_importances_cover_every_dimension_the_baseline_left_to_the_engine(tmp_path: Path) -> None:
+    from novadet.tune.outputs import _importances
+
+    space = SPACE | CHOICE  # the base recipe leaves the optimizer to the engine: the baseline trial lacks it
+    settings = _settings(tmp_path, "random", 10, space=space)
+    study, files = _study(tmp_path, settings)
+    run_study(study, settings, files, runner=fake_runner)
+    assert "optimizer" not in study.trials[0].params
+    found, resting_on = _importances(study, list(space))
+    assert set(found) == set(space) and resting_on == 9  # all but the baseline
+
+
+def test_the_median_pruner_waits_until_the_backbone_has_opened() -> None:
+    """At the default 44 epochs the backbone opens at 22: a warm-up of a third (14) judged backbone_lr_scale
+    before it could matter."""
+    def settings(base: TrainConfig, space: dict[str, Dim]) -> studies.Settings:
+        return studies.Settings(strategy="tpe", pruner="median", space={n: d.model_dump() for n, d in space.items()},
+                                base=base.to_dict(), split_dir=".", trials=8, budget_epochs=None, seed=0)
+
+    opened = settings(TrainConfig(epochs=44), {"backbone_lr_scale": Dim(type="float", low=0.01, high=0.3)})
+    assert studies.warmup_epochs(opened) == 26 and studies.pruner(opened)._n_warmup_steps == 26
+    frozen = settings(TrainConfig(epochs=44, unfreeze_at=None), SPACE)
+    assert studies.warmup_epochs(frozen) == 14  # nothing opens: a third
+    chosen = settings(TrainConfig(epochs=44, unfreeze_at=None), {"unfreeze_at": Dim(type="categorical",
+                                                                                     choices=[None, "half"])})
+    assert studies.warmup_epochs(chosen) == 26  # the space may open it half-way

@@ -119,6 +119,18 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], messag
     assert "Traceback" not in result.output + result.stderr
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--storage", "sqlite:///x.db"], "--worker needs -o DIR"),
+    (["--storage", "sqlite:///x.db", "-o", "w", "--trials", "5", "--strategy", "random"],
+     "--strategy, --trials would be ignored"),
+    (["--storage", "sqlite:///x.db", "-o", "w", "--seed", "3", "--json", "x.json"], "--json, --seed would be ignored"),
+])
+def test_a_worker_refuses_the_flags_it_would_ignore(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["tune", "--worker", *args])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_a_bad_space_is_a_config_error_naming_the_dimension(tmp_path: Path) -> None:
     config = tune_config(tmp_path)
     raw = yaml.safe_load(config.read_text())

@@ -61,3 +61,4 @@ class TuneReport(Record):
     importances: dict[str, float]
     seconds: float
     stopped_by: str  # what ended the search: the trial count, the epoch budget, the time budget or the grid
+    importance_trials: int = 0  # the finished trials the importances rest on (those that drew every dimension)

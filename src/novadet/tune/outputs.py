@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import yaml
@@ -45,13 +46,14 @@ def report(opened: optuna.Study, settings: studies.Settings, files: TuneFiles, s
     phases = tuple(Phase(index=i, trials=sum(t.phase == i for t in trials),
                          ranges={n: d.describe() for n, d in studies.phase_space(opened, settings, i).items()})
                    for i in sorted({t.phase for t in trials})) if settings.strategy == "narrow" else ()
+    importances, resting_on = _importances(opened, list(settings.space))
     return TuneReport(
         study=opened.study_name, storage=_shown(url), strategy=settings.strategy, pruner=settings.pruner,
         space=settings.space, trials=tuple(trials), phases=phases, best_trial=None if best is None else best.number,
         best_overrides={} if best is None else overrides(base, apply(base, best.params)),
         best_val_map50_95=None if best is None else best.val_map50_95, baseline_val_map50_95=baseline,
         test_map50_95=None if best is None else _test_score(files, opened, best.number, split),
-        epochs_trained=sum(t.epochs for t in trials), importances=_importances(opened, len(complete)),
+        epochs_trained=sum(t.epochs for t in trials), importances=importances, importance_trials=resting_on,
         seconds=seconds, stopped_by=stopped_by)
 
 
@@ -108,18 +110,22 @@ def _test_score(files: TuneFiles, opened: optuna.Study, number: int, split: Spli
     return evaluate(run.root, split, split="test").coco.map50_95
 
 
-def _importances(opened: optuna.Study, complete: int) -> dict[str, float]:
-    """fANOVA importance of each dimension over the finished trials; none with too few, or nothing varied."""
-    if complete < MIN_TRIALS_FOR_IMPORTANCE:
-        return {}
+def _importances(opened: optuna.Study, space: Sequence[str]) -> tuple[dict[str, float], int]:
+    """fANOVA importance of every dimension of ``space``, and the finished trials it rests on: those that drew
+    each dimension (the baseline trial leaves to the engine what its recipe does, ``lr0`` say, so it is left out
+    rather than every dimension it lacks). None with too few trials, or nothing varied."""
     import optuna
 
+    usable = [t for t in opened.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+              if all(name in t.params for name in space)]
+    if len(usable) < MIN_TRIALS_FOR_IMPORTANCE:
+        return {}, len(usable)
     try:
         found = optuna.importance.get_param_importances(
-            opened, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            opened, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0), params=list(space))
     except (ValueError, RuntimeError):
-        return {}
-    return {k: round(float(v), 4) for k, v in found.items()}
+        return {}, len(usable)
+    return {k: round(float(v), 4) for k, v in found.items()}, len(usable)
 
 
 def _history_figure(result: TuneReport) -> Figure:
@@ -156,7 +162,7 @@ def _importance_figure(result: TuneReport) -> Figure:
     ax = fig.add_subplot()
     names = list(result.importances)[::-1]
     ax.barh(names, [result.importances[n] for n in names], color="tab:blue")
-    ax.set_xlabel("fANOVA importance (share of val mAP50-95 variance)")
+    ax.set_xlabel(f"fANOVA importance (share of val mAP50-95 variance), over {result.importance_trials} trials")
     fig.tight_layout()
     return fig
 

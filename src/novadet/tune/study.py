@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +26,7 @@ PRUNERS: tuple[str, ...] = ("median", "hyperband", "none")
 HEARTBEAT_S = int(os.environ.get("NOVADET_TUNE_HEARTBEAT_S", "10"))
 GRACE_S = 3 * HEARTBEAT_S
 _SETTINGS = "novadet"
+HOW_LONG = ("trials", "budget_epochs")  # how long to search, not what: a rerun with more continues the study
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 def create(storage: optuna.storages.BaseStorage, name: str, settings: Settings) -> optuna.Study:
     """The study ``name``, created with ``settings`` (and its queue: the baseline first, or the whole grid),
-    or, if it exists, loaded: then ``settings`` must match what it was created with."""
+    or, if it exists, loaded: then ``settings`` must match what it was created with, but for how long to
+    search (``HOW_LONG``), which the new settings extend."""
     import optuna
 
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
@@ -96,10 +98,13 @@ def create(storage: optuna.storages.BaseStorage, name: str, settings: Settings) 
     if stored is None:
         study.set_user_attr(_SETTINGS, settings.__dict__)
         _enqueue(study, settings)
-    elif stored != settings.__dict__:
-        changed = sorted(k for k in stored if stored[k] != settings.__dict__.get(k))
-        raise ConfigError(f"study {name!r} exists with other settings ({', '.join(changed)}); use another "
-                          f"--study, or the same settings to continue it")
+    else:
+        changed = sorted(k for k in stored if stored[k] != settings.__dict__.get(k) and k not in HOW_LONG)
+        if changed:
+            raise ConfigError(f"study {name!r} exists with other settings ({', '.join(changed)}); use another "
+                              f"--study, or the same settings to continue it")
+        if any(stored.get(k) != settings.__dict__[k] for k in HOW_LONG):  # a longer (or shorter) search
+            study.set_user_attr(_SETTINGS, settings.__dict__)
     return study
 
 
@@ -144,15 +149,33 @@ def sampler(study: optuna.Study, settings: Settings, *, worker: bool, start: int
 
 
 def pruner(settings: Settings) -> optuna.pruners.BasePruner:
-    """Median pruning after two trials and a third of the epochs, Hyperband over epochs, or none."""
+    """Median pruning after two trials and the warm-up of :func:`warmup_epochs`, Hyperband over epochs, or
+    none."""
     import optuna
 
     epochs = settings.base_config.epochs
     if settings.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, epochs // 3))
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_epochs(settings))
     if settings.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=max(1, epochs // 4), max_resource=epochs)
     return optuna.pruners.NopPruner()
+
+
+def warmup_epochs(settings: Settings) -> int:
+    """Epochs before the median pruner may stop a trial: a third of them, and past the epoch the backbone
+    opens (plus a tenth of the epochs) where the base recipe or the space opens it, so the backbone's settings
+    (``backbone_lr_scale``, ``unfreeze_at``) are judged after they could matter, not before."""
+    base = settings.base_config
+    opens = [e for e in (base.unfreeze_epoch, *_unfreeze_choices(settings, base)) if e is not None]
+    after = max(opens) + max(1, base.epochs // 10) if opens else 0
+    return max(1, base.epochs // 3, min(after, base.epochs - 1))
+
+
+def _unfreeze_choices(settings: Settings, base: TrainConfig) -> list[int | None]:
+    dim = settings.dims.get("unfreeze_at")
+    if dim is None or base.freeze == "none":
+        return []
+    return [replace(base, unfreeze_at=c).unfreeze_epoch for c in (dim.choices or []) if c is not None and c != "none"]
 
 
 def phase_sizes(planned: int) -> list[int]:

@@ -128,9 +128,9 @@ def test_console_script_help() -> None:
 def test_help_reads_at_80_columns_with_every_model_name_whole() -> None:
     """A user's 80-column terminal: no help line is wider, help texts are not squeezed into a narrow column, and
     every model name ``--model`` offers appears whole."""
-    from novadet.engines.base import known_models
-
     import typer
+
+    from novadet.engines.base import known_models
 
     for verb in typer.main.get_command(app).commands:  # type: ignore[attr-defined]
         lines = runner.invoke(app, [verb, "--help"], env={"COLUMNS": "80"}).stdout.splitlines()

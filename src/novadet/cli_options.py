@@ -65,7 +65,8 @@ def options(*kinds: type, only: tuple[str, ...] = (), skip: tuple[str, ...] = ()
     def decorate(command: F) -> F:
         signature = inspect.signature(command, eval_str=True)
         kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        added, listed = [], set()
+        added: list[inspect.Parameter] = []
+        listed: set[str] = set()
         for spec in specs:
             kind = annotations.get(spec.name, spec.annotation)
             if get_origin(kind) is list:  # taken as text, so "0.25,0.5,1" and repeated flags both work

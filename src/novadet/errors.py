@@ -26,3 +26,8 @@ class WeightsError(NovadetError):
 
 class MissingExtraError(NovadetError):
     """An optional package is needed for this and is not installed."""
+
+
+class WorkerError(NovadetError):
+    """A process novadet started for a step (QAT's, a trial's) died without an answer: one line naming it and
+    its exit code, not a traceback."""

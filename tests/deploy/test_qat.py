@@ -25,7 +25,7 @@ def qat_run(learned_run: Path, tmp_path: Path) -> Path:
 def test_qat_makes_a_gated_int8_openvino_artifact(qat_run: Path) -> None:
     run = RunDir(qat_run)
     artifact, gate = export(qat_run, ExportTarget("openvino", int8="qat", qat_epochs=1), split="val",
-                            calib_images=16, max_drop=100, max_class_drop=100)
+                            calib_images=16, max_drop=10, max_class_drop=20)  # one epoch keeps far more
     assert artifact == run.export_dir / "best_int8qat_openvino_model" and gate.passed and gate.int8 == "qat"
     assert gate.artifact_map50_95 > 0.8 * gate.source_map50_95  # fine-tuning kept what the model had learned
     # INT8 for real: every convolution but the head's DFL (a fixed decode) has INT8 weights

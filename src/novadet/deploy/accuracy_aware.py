@@ -17,6 +17,7 @@ from typing import Any
 from novadet.core.dataset import DetectionDataset, SplitDataset
 from novadet.core.reports import CocoMetrics
 from novadet.core.run import RunDir
+from novadet.data.calibration import calibration_images
 from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import Forward, Head, get_head
 from novadet.engines.metrics import coco_metrics
@@ -84,8 +85,14 @@ class ValMetric:
         return self.penalised(self.score(compiled_forward(compiled), items)), None
 
     def penalised(self, metrics: CocoMetrics) -> float:
-        """mAP50-95 less the penalty of a class past its limit: what the searches maximise."""
-        return metrics.map50_95 - self._penalty(metrics)
+        """What the searches maximise: the val mAP50-95 while every class is within its limit; once one is
+        past it, a score more than ``max_drop`` below the reference's however much the overall mAP rose, so a
+        search that stops when the drop is within ``max_drop`` cannot stop there (both limits bind)."""
+        worst = self._worst_class_drop(metrics)
+        if self.reference is None or worst <= self.max_class_drop:
+            return metrics.map50_95
+        excess = worst - self.max_class_drop  # points past the class limit: the further, the lower
+        return min(metrics.map50_95, self.reference.map50_95) - (self.max_drop + excess) / 100
 
     def score(self, forward: Forward, items: Iterable[int]) -> CocoMetrics:
         """The unpenalised metrics of a forward pass on the val images numbered ``items``."""
@@ -97,26 +104,22 @@ class ValMetric:
     def within(self, metrics: CocoMetrics) -> bool:
         """Whether ``metrics`` are within both limits of the reference's."""
         assert self.reference is not None
-        drops = [100 * (before - after) for name, before in self.reference.ap_per_class.items()
-                 if before is not None and (after := metrics.ap_per_class.get(name)) is not None]
         return (100 * (self.reference.map50_95 - metrics.map50_95) <= self.max_drop
-                and max(drops, default=0.0) <= self.max_class_drop)
+                and self._worst_class_drop(metrics) <= self.max_class_drop)
 
-    def _penalty(self, metrics: CocoMetrics) -> float:
-        """0 while every class is within its limit; else past the overall limit, so NNCF keeps reverting."""
-        if self.reference is None or len(metrics.ap_per_class) == 0:
+    def _worst_class_drop(self, metrics: CocoMetrics) -> float:
+        """The largest AP drop of a class against the reference, in points (0 without a reference)."""
+        if self.reference is None:
             return 0.0
         drops = [100 * (before - after) for name, before in self.reference.ap_per_class.items()
                  if before is not None and (after := metrics.ap_per_class.get(name)) is not None]
-        worst = max(drops, default=0.0)
-        return 0.0 if worst <= self.max_class_drop else (worst - self.max_class_drop + self.max_drop) / 100
+        return max(drops, default=0.0)
 
 
 def _calibration(train: DetectionDataset, imgsz: int, count: int) -> Any:
     import nncf
 
-    paths = sorted((train.image_path(r) for r in train.records), key=lambda p: p.name)[:count]
-    return nncf.Dataset(paths, lambda path: preprocess([read_rgb(path)], imgsz)[0])
+    return nncf.Dataset(calibration_images(train, count), lambda path: preprocess([read_rgb(path)], imgsz)[0])
 
 
 def _validation(val: DetectionDataset, imgsz: int) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
+from novadet.data.calibration import calibration_images
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, ValMetric
 from novadet.deploy.quantize import image_reader, prepare_onnx, quantize_prepared
 from novadet.deploy.scratch import float_export, require_val
@@ -34,8 +35,7 @@ def accuracy_aware_onnx(run: RunDir, split: SplitDataset, *, calib_images: int, 
     imgsz, head = record.config.image_size, get_head(record.engine)
     with float_export(run, "onnx") as fp32:
         prepared = prepare_onnx(fp32, fp32.parent / "prepared.onnx")
-        calibration = sorted((split.train.image_path(r) for r in split.train.records), key=lambda p: p.name)
-        calibration = calibration[:calib_images]
+        calibration = calibration_images(split.train, calib_images)
         out = run.export_dir / f"{fp32.stem}_int8aa.onnx"
         quantize_prepared(prepared, calibration, imgsz, out, head)  # every convolution, to rank them
         convolutions = noisiest_convolutions(prepared, out, [split.val.image_path(r) for r in

@@ -26,6 +26,7 @@ from novadet.core.dataset import SplitDataset
 from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
+from novadet.data.calibration import calibration_images
 from novadet.data.split_folder import read_split, write_split_folder
 from novadet.engines.base import Embed, Forward
 from novadet.engines.cpu import plan_cpu, ram_cache_fits
@@ -51,7 +52,7 @@ WEIGHTS = "mobilenet_v2_imagenet"
 LICENCES = ("torchvision BSD-3-Clause, ImageNet MobileNetV2 weights BSD-3-Clause, novadet Apache-2.0: "
             "no copyleft; ship the trained model under your own terms, with the notices")
 _SPLIT = "split"  # the split folder a resume reads, written into the engine folder when the split had none
-_CALIB = "calibration_images.txt"  # train images, for INT8 calibration
+_CALIB = "calibration_images.txt"  # train images in calibration order (any prefix is stratified)
 _LOOP_OPTIONS = {f.name for f in fields(Settings)} & {"lr0", "optimizer", "weight_decay", "momentum", "warmup_epochs"}
 _OPSET = 17
 
@@ -143,7 +144,7 @@ def _start(split: SplitDataset, run: RunDir, config: TrainConfig, settings: Sett
     spec = ModelSpec(config.model, len(split.class_names), config.image_size)
     located = split if split.location else write_split_folder(
         split, split.merged(), run.engine_dir / _SPLIT, near_threshold=0, groups=0, overwrite=True)
-    write_text(run.engine_dir / _CALIB, "\n".join(str(split.train.image_path(r)) for r in split.train.records))
+    write_text(run.engine_dir / _CALIB, "\n".join(str(p) for p in calibration_images(split.train, len(split.train))))
     run.write_train_record(TrainRecord(ENGINE.name, located.location, split.class_names, config.to_dict()))
     run.write_provenance(Provenance(
         engine=ENGINE.name, versions=_versions(), seed=config.seed, dataset_sha256=split.fingerprint(),

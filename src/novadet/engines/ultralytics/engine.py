@@ -24,6 +24,7 @@ from novadet.core.dataset import SplitDataset
 from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
 from novadet.core.training import Provenance, TrainConfig, TrainRecord, TrainResult
+from novadet.data.calibration import calibration_images
 from novadet.data.formats import yolo
 from novadet.data.formats.files import LinkMode
 from novadet.engines.base import Embed, Forward
@@ -32,7 +33,7 @@ from novadet.engines.display import EpochDisplay
 from novadet.engines.ultralytics import environment
 from novadet.engines.ultralytics.models import ModelSpec, mobilenetv2_yolo_cfg, model_spec
 from novadet.engines.weights import ResolvedWeights, given, resolve
-from novadet.errors import ConfigError, WeightsError
+from novadet.errors import ConfigError, WeightsError, WorkerError
 
 environment.configure()  # before Ultralytics is first imported (lazily, below)
 
@@ -192,7 +193,9 @@ class UltralyticsEngine:
         child.start()
         child.join()
         if answer.empty():
-            raise RuntimeError(f"{run.root}: the quantization-aware training process died (exit code {child.exitcode})")
+            raise WorkerError(f"{run.root}: the quantization-aware training process died (exit code {child.exitcode}"
+                              f"{', killed: out of memory?' if child.exitcode == -9 else ''}); run again with "
+                              "--debug, or try --int8 ptq")
         made, error = answer.get()
         if error is not None:
             raise error
@@ -264,7 +267,7 @@ def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: 
     from ultralytics.cfg import get_cfg
     from ultralytics.utils import DEFAULT_CFG
 
-    from novadet.engines.ultralytics.qat import quantization_aware, val_score
+    from novadet.engines.ultralytics.qat import QAT_CALIB_IMAGES, quantization_aware, val_score
 
     run = RunDir(root)
     config, view = run.read_train_record().config, run.engine_dir / _VIEW
@@ -274,7 +277,8 @@ def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: 
                                 "batch": config.batch, "seed": config.seed, "workers": min(2, usable_cores()),
                                 **AUGMENT_PRESETS[config.augment], **config.extra})
     folder = (out_dir or run.export_dir) / _tagged(f"{run.best.stem}_openvino_model", QAT_TAG)
-    return quantization_aware(run, folder, epochs=epochs, calib_images=calib_images, cfg=cfg,
+    calibration = calibration_images(split.train, min(calib_images, QAT_CALIB_IMAGES))
+    return quantization_aware(run, folder, epochs=epochs, calibration=calibration, cfg=cfg,
                               score=val_score(split, config.image_size) if len(split.val) else None,
                               progress=progress)
 

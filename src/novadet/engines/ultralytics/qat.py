@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,19 +63,20 @@ class _Deployable(nn.Module):
         return self.detect._inference(self.network(x))  # type: ignore[no-any-return]
 
 
-def quantization_aware(run: RunDir, out: Path, *, epochs: int, calib_images: int, cfg: Any,
+def quantization_aware(run: RunDir, out: Path, *, epochs: int, calibration: Sequence[Path], cfg: Any,
                        score: Score | None, progress: bool = True) -> Path:
-    """Fine-tune ``run.best`` fake-quantised for ``epochs`` on ``cfg``'s data (Ultralytics training arguments)
-    and write the INT8 OpenVINO IR folder ``out`` from the epoch ``score`` (val mAP) rates best, the quantised
-    starting point included; without ``score``, from the last. Continues from the run's QAT checkpoint when it
-    has one made from the same ``best.pt``."""
+    """Fine-tune ``run.best`` fake-quantised for ``epochs`` on ``cfg``'s data (Ultralytics training arguments),
+    starting from ranges calibrated on the ``calibration`` images, and write the INT8 OpenVINO IR folder
+    ``out`` from the epoch ``score`` (val mAP) rates best, the quantised starting point included; without
+    ``score``, from the last. Continues from the run's QAT checkpoint when it has one made from the same
+    ``best.pt``."""
     decline_openvino_telemetry()
     torch.manual_seed(cfg.seed)
     model, detect = _float_model(run.best)
     criterion = _criterion(model, cfg)
     model.model[-1] = _RawHead(detect)
     deployable = _Deployable(model, detect)
-    state = _resume(run, model, deployable, cfg, calib_images, score)
+    state = _resume(run, model, deployable, cfg, calibration, score)
     optimizer = torch.optim.AdamW(state.model.parameters(), lr=QAT_LR, weight_decay=0.0)
     if state.optimizer is not None:
         optimizer.load_state_dict(state.optimizer)
@@ -94,7 +95,7 @@ class _State:
         self.best = best if best is not None else _copy(model.state_dict())
 
 
-def _resume(run: RunDir, model: Any, deployable: nn.Module, cfg: Any, calib_images: int,
+def _resume(run: RunDir, model: Any, deployable: nn.Module, cfg: Any, calibration: Sequence[Path],
             score: Score | None) -> _State:
     """The state saved in the run's checkpoint, or a fresh one: the model quantised as PTQ would, and scored."""
     import nncf
@@ -106,9 +107,8 @@ def _resume(run: RunDir, model: Any, deployable: nn.Module, cfg: Any, calib_imag
         deployable.network = quantised
         return _State(quantised, saved["epoch"], saved["best_val"], saved["best_epoch"], saved["best"],
                       saved["optimizer"])
-    calibration = _calibration(Path(cfg.data).parent / "images" / "train", cfg.imgsz,
-                               min(calib_images, QAT_CALIB_IMAGES))
-    quantised = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration),
+    batches = [torch.from_numpy(preprocess([read_rgb(p)], cfg.imgsz)[0]) for p in calibration]
+    quantised = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
                               preset=nncf.QuantizationPreset.MIXED)
     deployable.network = quantised
     return _State(quantised, 0, None if score is None else score(_forward(deployable)))
@@ -154,12 +154,6 @@ def _criterion(model: Any, cfg: Any) -> Any:
 
     model.args = cfg
     return v8DetectionLoss(model)
-
-
-def _calibration(folder: Path, imgsz: int, count: int) -> list[torch.Tensor]:
-    """The first ``count`` train images by name, letterboxed as the predictor does."""
-    paths = sorted(folder.iterdir(), key=lambda p: p.name)[:count]
-    return [torch.from_numpy(preprocess([read_rgb(p)], imgsz)[0]) for p in paths]
 
 
 def _fine_tune(run: RunDir, state: _State, deployable: nn.Module, criterion: Any, optimizer: torch.optim.Optimizer,

@@ -175,7 +175,7 @@ def evaluate(
     values = settings_only(settings)
     o = build(EvalOptions, values)
     report = run_evaluate(run_dir, data, split=o.split, artifact=artifact, conf=o.conf, iou=o.iou,
-                          precision=values["precision"], progress=True)
+                          precision=values["precision"], interval=True, progress=True)
     for part in eval_view(report):
         out.print(part)
     write_json_report(json_file, report.to_dict())
@@ -197,9 +197,16 @@ def export(run_dir: RunArg, **settings: Any) -> None:
     target = ExportTarget(**{f.name: values[f.name] for f in dataclasses.fields(ExportTarget)})
     o, e = build(ExportOptions, values), build(EvalOptions, values)
     artifact, gate = run_export(run_dir, target, split=e.split, calib_images=o.calib_images, max_drop=o.max_drop,
-                                max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, progress=True)
+                                max_class_drop=o.max_class_drop, conf=e.conf, iou=e.iou, interval=True,
+                                progress=True)
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in gate.class_deltas.items() if v is not None)
     out.print(f"mAP50-95 change on {gate.split} {gate.overall_delta:+.2f} points; per class: {deltas or '-'}")
+    if gate.delta_interval is not None:
+        i = gate.delta_interval
+        out.print(f"Paired {i.level:.0%} bootstrap interval of the change: {i.low:+.2f} to {i.high:+.2f} points over "
+                  f"{i.images} {gate.split} images" + ("" if gate.resolvable else f"; too few images to tell a "
+                                                       f"{gate.max_overall_drop:g}-point drop from noise"),
+                  highlight=False)
     if gate.chosen_on and gate.chosen_delta is not None:
         out.print(f"Chosen by auto on {gate.chosen_on} ({gate.chosen_delta:+.2f} points there); judged once on "
                   f"{gate.split}", highlight=False)

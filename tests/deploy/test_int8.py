@@ -14,14 +14,20 @@ from novadet.engines.base import get_engine
 
 def test_the_model_under_test_has_learned(learned_run: Path) -> None:
     assert evaluate(learned_run, split="val").coco.map50_95 > 0.3
-    assert RunDir(learned_run).read_provenance().compute.startswith("bf16")
+    from novadet.engines.cpu import native_bf16
+
+    assert RunDir(learned_run).read_provenance().compute.startswith("bf16" if native_bf16() else "fp32")
 
 
 def test_onnx_int8_keeps_most_of_the_f32_accuracy(learned_run: Path) -> None:
     artifact, gate = export(learned_run, ExportTarget("onnx", int8=True), split="val", calib_images=40,
-                            max_drop=100, max_class_drop=100)
+                            max_drop=100, max_class_drop=100, interval=True)
     assert artifact.name == "best_int8.onnx"
     assert gate.source_map50_95 > 0.3 and gate.artifact_map50_95 > 0.8 * gate.source_map50_95
+    paired = gate.delta_interval  # the artifact against its source on the same resampled val images
+    val = read_split(RunDir(learned_run).read_train_record().split_dir).val  # type: ignore[arg-type]
+    assert paired is not None and paired.images == len(val) and paired.low <= gate.overall_delta <= paired.high
+    assert gate.resolvable == (paired.half_width <= gate.max_overall_drop)
 
 
 def test_openvino_int8_keeps_most_of_the_f32_accuracy(learned_run: Path) -> None:

@@ -142,6 +142,22 @@ class Advice(Record):
 
 
 @dataclass(frozen=True)
+class Interval(Record):
+    """A bootstrap percentile interval: ``level`` of ``resamples`` resampled sets of ``images`` images fell
+    between ``low`` and ``high``."""
+
+    low: float
+    high: float
+    level: float
+    resamples: int
+    images: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+@dataclass(frozen=True)
 class EvalReport(Record):
     """Everything ``novadet eval`` measured and concluded about one artifact on one split."""
 
@@ -152,6 +168,7 @@ class EvalReport(Record):
     coco: CocoMetrics
     quality: Quality
     advice: tuple[Advice, ...]
+    map50_95_interval: Interval | None = None  # over resampled images of the split, where it was asked for
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,15 @@ class GateResult(Record):
     float_p50_ms: float | None = None  # float, each timed in a fresh process at the machine's cores
     chosen_on: str = ""  # int8 auto: the split it was chosen on (val), and its mAP50-95 change there; every
     chosen_delta: float | None = None  # other number of the record is measured on ``split``
+    delta_interval: Interval | None = None  # paired bootstrap of the overall change on ``split``, in points
+
+    @property
+    def resolvable(self) -> bool | None:
+        """Whether the split is large enough to tell a drop of the gate's size from noise: the paired
+        interval of the change is narrower than the limit on each side (None: not measured)."""
+        if self.delta_interval is None:
+            return None
+        return self.delta_interval.half_width <= self.max_overall_drop
 
     @property
     def faster_than_float(self) -> bool | None:

@@ -12,19 +12,22 @@ from pathlib import Path
 from novadet.core.artifacts import ExportTarget, Int8Mode
 from novadet.core.dataset import SplitDataset
 from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
-from novadet.core.reports import CocoMetrics, GateResult
+from novadet.core.reports import CocoMetrics, GateResult, Interval
 from novadet.core.run import RunDir
+from novadet.data.calibration import calibration_images
 from novadet.data.split_folder import read_split
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino, openvino_float_layers
 from novadet.deploy.bench import first_image, latency_ms
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
 from novadet.deploy.onnx_accuracy_aware import accuracy_aware_onnx
 from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
-from novadet.deploy.scratch import float_export
+from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import QuantisationTrainer, get_head
 from novadet.engines.train import engine_for
 from novadet.errors import ConfigError
 from novadet.evaluate.evaluator import evaluate
+from novadet.evaluate.intervals import paired_interval
+from novadet.evaluate.report import read_predictions
 
 AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-aware", "qat"),
                                               "onnx": ("ptq", "accuracy-aware"), "tensorrt": ("ptq",)}  # cheapest first
@@ -33,29 +36,36 @@ AUTO_INT8: dict[str, tuple[Int8Mode, ...]] = {"openvino": ("ptq", "accuracy-awar
 def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: str = "test",
            data: SplitDataset | None = None, calib_images: int = CALIB_IMAGES, max_drop: float = MAX_OVERALL_DROP,
            max_class_drop: float = MAX_CLASS_DROP, conf: float = EVAL_CONFIDENCE, iou: float = NMS_IOU,
-           source_metrics: CocoMetrics | None = None, progress: bool = False) -> tuple[Path, GateResult]:
+           source_metrics: CocoMetrics | None = None, interval: bool = False,
+           progress: bool = False) -> tuple[Path, GateResult]:
     """Export the run's best checkpoint to ``target``, score it and the source on ``split`` with the same
     Predictor and metrics, and gate it.
 
     The artifact is refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop``
     on a class. ``source_metrics`` (the source's score at the same settings) saves re-scoring it; ``data`` (the
-    split the run trained on) saves reading it again. A refused artifact and its gate record go to the run's
-    refused folder, its evaluation likewise. ``int8="auto"`` tries the methods of ``AUTO_INT8`` in turn and
-    returns the first one the gate accepts that is also faster than the same format in float; else the first
-    accepted one, else the last tried (each one tried keeps its gate record, the accepted ones their timings).
+    split the run trained on) saves reading it again. ``interval`` adds the paired bootstrap interval of the
+    change on ``split`` to the gate record (some seconds more). A refused artifact and its gate record go to the run's
+    refused folder, its evaluation likewise. ``int8="auto"`` chooses on val and judges on ``split``: it tries the
+    methods of ``AUTO_INT8`` in turn, each gated on the val split, and stops at the first one val accepts that is
+    also faster than the same format in float (else the first one val accepted, else the last tried); that one
+    alone is then gated on ``split``, once. The others stay in the refused folder with their val records.
     """
     run = RunDir(Path(run_dir)).check()
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
     split_data = data or split_of(run)
+    limits = {"max_drop": max_drop, "max_class_drop": max_class_drop, "conf": conf, "iou": iou}
     if target.int8 == "auto":
-        before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou,
-                                            progress=progress).coco
-        tries = (export(run.root, replace(target, int8=method), split=split, data=split_data,
+        require_val(run, split_data)
+        on_val = evaluate(run.root, split_data, split="val", conf=conf, iou=iou, write=False,  # keep its test eval
+                          progress=progress).coco
+        tries = (export(run.root, replace(target, int8=method), split="val", data=split_data,
                         calib_images=calib_images, max_drop=max_drop, max_class_drop=max_class_drop, conf=conf,
-                        iou=iou, source_metrics=before, progress=progress) for method in _methods(run, target))
-        return _first_worth_it(run, target, first_image(split_data), tries)
+                        iou=iou, source_metrics=on_val, progress=progress) for method in _methods(run, target))
+        artifact, chosen = _first_worth_it(run, target, first_image(split_data), tries)
+        return _judge(run, artifact, chosen, split_data, split, source_metrics, progress,
+                      limits | {"interval": float(interval)})
     start = time.perf_counter()
     artifact, searched = _make(run, target, split_data, calib_images, max_drop, max_class_drop, progress)
     made_s = time.perf_counter() - start
@@ -63,9 +73,10 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
                      precision=target.precision, progress=progress)
     gate = check_gate(before, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
+    if interval:
+        gate = replace(gate, delta_interval=_paired(run, split_data, split, artifact))
     if not gate.passed:
-        artifact = _set_aside(artifact, run.refused_dir)
-        _set_aside(run.eval_files(artifact).folder, run.eval_files(artifact, refused=True).folder.parent)
+        artifact = _refuse(run, artifact)
     gate = replace(gate, artifact=str(artifact), source=str(run.best), split=split, precision=target.precision,
                    int8=str(target.int8), made_s=round(made_s, 1))
     if searched is not None:
@@ -74,14 +85,47 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     return artifact, gate
 
 
+def _judge(run: RunDir, artifact: Path, chosen: GateResult, split_data: SplitDataset, split: str,
+           source_metrics: CocoMetrics | None, progress: bool, limits: dict[str, float]) -> tuple[Path, GateResult]:
+    """Gate the artifact auto chose on val once on ``split``; its record keeps the val change it was chosen
+    by. One that val refused is returned as it is, refused."""
+    if not chosen.passed:
+        return artifact, chosen
+    conf, iou = limits["conf"], limits["iou"]
+    before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
+    after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
+                     precision=chosen.precision, progress=progress)
+    gate = check_gate(before, after.coco, max_overall_drop=limits["max_drop"], max_class_drop=limits["max_class_drop"])
+    interval = _paired(run, split_data, split, artifact) if limits["interval"] else None
+    if not gate.passed:
+        artifact = _refuse(run, artifact)
+    judged = replace(chosen, passed=gate.passed, overall_delta=gate.overall_delta, class_deltas=gate.class_deltas,
+                     reasons=gate.reasons, source_map50_95=gate.source_map50_95,
+                     artifact_map50_95=gate.artifact_map50_95, artifact=str(artifact), split=split,
+                     chosen_on=chosen.split, chosen_delta=chosen.overall_delta, delta_interval=interval)
+    run.write_gate(artifact, judged)
+    return artifact, judged
+
+
+def _paired(run: RunDir, data: SplitDataset, split: str, artifact: Path) -> Interval | None:
+    """The paired bootstrap interval of the artifact's change against its source on ``split``, from the
+    predictions both evaluations wrote (None where the source's evaluation is of another split)."""
+    source, candidate = run.eval_files(run.best), run.eval_files(artifact)
+    if not (source.metrics.is_file() and candidate.metrics.is_file()) or run.read_eval(run.best).split != split:
+        return None
+    truth = data.parts()[split]
+    return paired_interval(truth, read_predictions(source, len(truth)), read_predictions(candidate, len(truth)))
+
+
 def _first_worth_it(run: RunDir, target: ExportTarget, image: Path,
                     tries: Iterator[tuple[Path, GateResult]]) -> tuple[Path, GateResult]:
-    """Run ``tries`` (auto's INT8 methods, cheapest first) until one is accepted and faster than ``target``'s
-    format in float; an accepted one gets both timings on its gate record. INT8 that runs no faster than float
-    (OpenVINO's bf16 on a CPU with AMX can) is not worth its accuracy risk, so the next method is tried. Both
-    are timed on ``image``."""
+    """Run ``tries`` (auto's INT8 methods, cheapest first, gated on val) until one is accepted and faster than
+    ``target``'s format in float; an accepted one gets both timings on its gate record. INT8 that runs no faster
+    than float (OpenVINO's bf16 on a CPU with AMX can) is not worth its accuracy risk, so the next method is
+    tried. Both are timed on ``image``. Accepted ones not chosen are set aside, so only the choice is judged
+    and shipped."""
     float_ms: float | None = None
-    accepted: tuple[Path, GateResult] | None = None
+    accepted: list[tuple[Path, GateResult]] = []
     for artifact, gate in tries:
         if gate.passed:
             if float_ms is None:
@@ -89,10 +133,25 @@ def _first_worth_it(run: RunDir, target: ExportTarget, image: Path,
                     float_ms = latency_ms(run, reference, image, target.precision)
             gate = replace(gate, p50_ms=latency_ms(run, artifact, image, target.precision), float_p50_ms=float_ms)
             run.write_gate(artifact, gate)
+            accepted.append((artifact, gate))
             if gate.faster_than_float:
-                return artifact, gate
-            accepted = accepted or (artifact, gate)
-    return accepted or (artifact, gate)
+                break
+    if not accepted:
+        return artifact, gate
+    chosen = next((a for a in accepted if a[1].faster_than_float), accepted[0])
+    for other, gate in accepted:
+        if other != chosen[0]:
+            run.write_gate(_refuse(run, other), replace(gate, reasons=(f"auto chose {chosen[0].name}",)))
+    return chosen
+
+
+def _refuse(run: RunDir, artifact: Path) -> Path:
+    """Move ``artifact`` and its evaluation to the run's refused folder; its new path."""
+    run.gate_file(artifact).unlink(missing_ok=True)  # written again beside it there
+    moved = _set_aside(artifact, run.refused_dir)
+    if run.eval_files(moved).folder.exists():
+        _set_aside(run.eval_files(moved).folder, run.eval_files(moved, refused=True).folder.parent)
+    return moved
 
 
 def _methods(run: RunDir, target: ExportTarget) -> list[Int8Mode]:
@@ -139,9 +198,8 @@ def _set_aside(path: Path, folder: Path) -> Path:
 
 
 def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int) -> Path:
-    """Export ONNX to a scratch folder, then quantise it (QDQ) on the first ``calib_images`` train images."""
+    """Export ONNX to a scratch folder, then quantise it (QDQ) on ``calib_images`` train images."""
     record = run.read_train_record()
     with float_export(run, "onnx") as fp32:
-        images = sorted((split.train.image_path(r) for r in split.train.records), key=lambda p: p.name)
-        return quantize_onnx(fp32, images[:calib_images], record.config.image_size,
+        return quantize_onnx(fp32, calibration_images(split.train, calib_images), record.config.image_size,
                              run.export_dir / f"{fp32.stem}_int8.onnx", get_head(record.engine))

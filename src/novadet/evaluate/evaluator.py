@@ -15,20 +15,24 @@ from novadet.engines.metrics import coco_metrics
 from novadet.engines.runtimes import load_model
 from novadet.errors import ConfigError
 from novadet.evaluate.diagnose import diagnose
+from novadet.evaluate.intervals import score_interval
 from novadet.evaluate.matching import detection_quality
 from novadet.evaluate.report import write_report
 
 
 def evaluate(run_dir: str | Path, data: SplitDataset | str | Path | None = None, *, split: str = "test",
              artifact: str | Path | None = None, conf: float = EVAL_CONFIDENCE, iou: float = NMS_IOU,
-             precision: str = "auto", progress: bool = False) -> EvalReport:
-    """Evaluate a run's artifact (default: its best checkpoint) on a split and write ``eval/<artifact>/``.
+             precision: str = "auto", write: bool = True, interval: bool = False,
+             progress: bool = False) -> EvalReport:
+    """Evaluate a run's artifact (default: its best checkpoint) on a split and write ``eval/<artifact>/``
+    (unless ``write`` is False: a score for a choice, which must not replace the artifact's evaluation).
 
     Args:
         data: The split the run was trained on by default; or a ``SplitDataset``, a split folder, or any
             dataset whose images carry train/val/test.
         split: Which split to score.
         precision: ``f32`` keeps OpenVINO from running an f32 model in bf16.
+        interval: Also the mAP50-95's bootstrap interval over the split's images (some seconds more).
     """
     run = RunDir(Path(run_dir)).check()
     parts = _parts(run, data)
@@ -46,12 +50,14 @@ def evaluate(run_dir: str | Path, data: SplitDataset | str | Path | None = None,
     train = parts.get("train")
     train_counts = dict(zip(ground_truth.class_names, train.instance_counts().tolist(), strict=True)) if train else {}
     threshold = quality.overall.threshold if quality.overall.f1 > 0 else None
-    advice = diagnose(run.read_history(), coco.ap_per_class, train_counts, threshold)
+    advice = diagnose(run.read_history(), coco.ap_per_class, train_counts, threshold, coco.map50_95)
     report = EvalReport(artifact=str(weights), split=split, images=len(ground_truth),
                         settings={"imgsz": predictor.imgsz, "conf": conf, "iou": iou, "max_det": predictor.max_det,
                                   "precision": precision},
-                        coco=coco, quality=quality, advice=tuple(advice))
-    write_report(report, run.eval_files(weights).folder, ground_truth, predictions)
+                        coco=coco, quality=quality, advice=tuple(advice),
+                        map50_95_interval=score_interval(ground_truth, predictions) if interval else None)
+    if write:
+        write_report(report, run.eval_files(weights).folder, ground_truth, predictions)
     return report
 
 

@@ -142,7 +142,7 @@ def _resumable(ctx: Context) -> bool:
 def _evaluate(ctx: Context) -> EvalReport:
     o = ctx.config.eval
     return evaluate(ctx.run.root, ctx.value("split", SplitDataset), split=o.split, conf=o.conf, iou=o.iou,
-                    progress=ctx.progress)
+                    interval=True, progress=ctx.progress)
 
 
 def _export(ctx: Context) -> tuple[GateResult, ...]:
@@ -151,7 +151,7 @@ def _export(ctx: Context) -> tuple[GateResult, ...]:
     ctx.run.export_dir.mkdir(parents=True, exist_ok=True)
     return tuple(export(ctx.run.root, target, split=e.split, data=ctx.value("split", SplitDataset),
                         calib_images=o.calib_images, max_drop=o.max_drop, max_class_drop=o.max_class_drop,
-                        conf=e.conf, iou=e.iou, source_metrics=source, progress=ctx.progress)[1]
+                        conf=e.conf, iou=e.iou, source_metrics=source, interval=True, progress=ctx.progress)[1]
                  for target in o.targets)
 
 

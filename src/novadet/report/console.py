@@ -22,6 +22,7 @@ from novadet.core.reports import (
     DataNeed,
     DriftReport,
     EvalReport,
+    Interval,
     SufficiencyReport,
 )
 from novadet.core.run import RunDir, StageOutcome
@@ -131,6 +132,13 @@ def split_view(result: SplitDataset) -> Iterator[RenderableType]:
             yield Text(f"  {path}: {why}", overflow="fold")
 
 
+def interval_words(interval: Interval, split: str) -> str:
+    """A score's bootstrap interval in words."""
+    return (f"mAP50-95 {interval.low:.3f}-{interval.high:.3f}: the {interval.level:.0%} bootstrap interval over "
+            f"{interval.resamples} resamplings of the {interval.images} {split} images (another {split} set of this "
+            "size could score anywhere in it)")
+
+
 def eval_view(report: EvalReport) -> Iterator[RenderableType]:
     """Per-class AP and F1, the COCO summary and the advice."""
     c, q = report.coco, report.quality
@@ -149,6 +157,8 @@ def eval_view(report: EvalReport) -> Iterator[RenderableType]:
     iou = "-" if q.mean_iou is None else f"{q.mean_iou:.3f}"
     yield Text(f"mAP50-95 {c.map50_95:.3f}  mAP50 {c.map50:.3f}  mAP75 {c.map75:.3f}  AR100 {c.ar100:.3f}  "
                f"mean IoU of matches {iou}  recommended confidence {o.threshold:.2f}")
+    if report.map50_95_interval is not None:
+        yield Text(interval_words(report.map50_95_interval, report.split), style="dim")
     for advice in report.advice:
         yield Text(f"  {advice.code}: {advice.message}", style="yellow", overflow="fold")
 
@@ -274,6 +284,8 @@ def summary_view(summary: RunSummary) -> Iterator[RenderableType]:
                         f"audit findings: {found} ({run.relative(run.audit_file)})")
     yield Text.assemble(("Result ", "bold"), f"{run.best.name} on the {summary.split} split ({summary.images} "
                         f"images): mAP50-95 {summary.map50_95:.3f}, mAP50 {summary.map50:.3f}")
+    if summary.interval is not None:
+        yield Text(f"  {interval_words(summary.interval, summary.split)}", style="dim")
     table = Table(box=box.SIMPLE)
     table.add_column("class")
     table.add_column("AP50-95", justify="right")

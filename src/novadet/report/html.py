@@ -113,6 +113,10 @@ def verdict(c: RunContents) -> Verdict | None:
         return None
     coco = c.evaluation.coco
     facts: list[tuple[str, Cell]] = []
+    interval = c.evaluation.map50_95_interval
+    if interval is not None:
+        facts.append(("uncertainty", f"{interval.low:.3f}-{interval.high:.3f}: the {interval.level:.0%} bootstrap "
+                                     f"interval over the {interval.images} {c.evaluation.split} images"))
     scored = {k: v for k, v in coco.ap_per_class.items() if v is not None}
     if scored:
         weakest = min(scored, key=lambda k: scored[k])
@@ -142,8 +146,10 @@ def _advice(c: RunContents) -> list[str]:
     found: list[str] = []
     if c.audit is not None and (blocking := c.audit.blocking()):
         found.append(f"Fix the data first: {blocking[0].message}")
-    found += [a.message for a in (c.evaluation.advice if c.evaluation else ())]
-    if c.sufficiency is not None and c.sufficiency.overall.verdict != "reached":
+    advice = c.evaluation.advice if c.evaluation else ()
+    found += [a.message for a in advice]
+    trained = not any(a.code == "UNDERTRAINED" for a in advice)  # data needs presume a trained model
+    if trained and c.sufficiency is not None and c.sufficiency.overall.verdict != "reached":
         found.append(c.sufficiency.overall.sentence)
     if c.bench is not None and c.bench.pick is None:
         found.append(c.bench.advice)

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from novadet.core.reports import GateResult
+from novadet.core.reports import GateResult, Interval
 from novadet.core.run import RunDir
 
 
@@ -30,6 +30,7 @@ class RunSummary:
     pick_map50_95: float | None
     bench_advice: str
     data_needs: tuple[str, ...] = ()  # the learning curves' answer per class, where sufficiency has run
+    interval: Interval | None = None  # the test score's bootstrap interval, where the evaluation has one
 
 
 def summarize(run_dir: str | Path) -> RunSummary:
@@ -51,7 +52,8 @@ def summarize(run_dir: str | Path) -> RunSummary:
                       advice=tuple((a.code, a.message) for a in metrics.advice), exports=tuple(exports),
                       pick=bench.pick, pick_ms=picked.p50_ms if picked else None,
                       pick_map50_95=picked.map50_95 if picked else None, bench_advice=bench.advice,
-                      data_needs=tuple(n.sentence for n in needs.classes) if needs else ())
+                      data_needs=tuple(n.sentence for n in needs.classes) if needs else (),
+                      interval=metrics.map50_95_interval)
 
 
 def _made(gate: GateResult) -> str:
@@ -63,4 +65,6 @@ def _made(gate: GateResult) -> str:
         parts.append(f"made in {gate.made_s:.0f} s")
     if gate.faster_than_float is not None:  # auto timed it against float before stopping at it, or going on
         parts.append(f"{gate.p50_ms:.1f} ms against {gate.float_p50_ms:.1f} ms in float")
+    if gate.chosen_on and gate.chosen_delta is not None:
+        parts.append(f"chosen on {gate.chosen_on} at {gate.chosen_delta:+.2f}, judged on {gate.split}")
     return ", ".join(parts)

@@ -97,3 +97,15 @@ def test_curve_marks_are_the_epochs_the_advice_names() -> None:
                        mAP=[0.05 * e for e in range(10)])
     assert curve_marks(climbing).still_improving and not curve_marks(over).still_improving
     assert curve_marks(HEALTHY) == curve_marks(HEALTHY).__class__(None, (), False)
+
+
+def test_a_model_far_from_trained_is_told_so_first_and_spared_advice_that_presumes_training() -> None:
+    """A 2-epoch run: no "collect more of the weak class" or "deploy with confidence 0.00"."""
+    short = history(train=[3.0, 2.6], val=[3.2, 2.9], mAP=[0.01, 0.03])
+    advice = diagnose(short, {"a": 0.0, "b": 0.06}, {"a": 5, "b": 50}, 0.0, map50_95=0.03)
+    assert [a.code for a in advice] == ["UNDERTRAINED"]
+    assert "far from trained (mAP50-95 0.030 after 2 epochs)" in advice[0].message
+    rising = diagnose(short, {"a": 0.1, "b": 0.9}, {"a": 5, "b": 50}, 0.6, map50_95=0.4)
+    assert [a.code for a in rising] == ["UNDERTRAINED"] and "still rising" in rising[0].message
+    codes = [a.code for a in diagnose(HEALTHY, {"a": 0.1, "b": 0.9}, {"a": 5, "b": 50}, 0.6, map50_95=0.4)]
+    assert codes == ["WEAK_CLASS", "THRESHOLD"]  # trained: the usual advice

@@ -16,6 +16,8 @@ from novadet.core.training import TRAIN_LOSSES, VAL_LOSSES, History
 
 MIN_RISE = 0.05  # overfitting: the val loss this far above its minimum...
 MIN_EPOCHS = 3  # ...for this many epochs
+FEW_EPOCHS = 5  # a run this short whose val mAP is still rising is far from trained
+LEARNED_FLOOR = 0.05  # mAP50-95 under which the model has not learned the task yet
 
 
 def overfitting(history: History, min_rise: float = MIN_RISE, min_epochs: int = MIN_EPOCHS) -> Advice | None:
@@ -106,6 +108,24 @@ def threshold_advice(recommended: float, default: float = DEPLOY_CONFIDENCE, gap
                                "F1 peaks on this data.")
 
 
+def undertrained(history: History, map50_95: float | None, min_epochs: int = FEW_EPOCHS,
+                 floor: float = LEARNED_FLOOR) -> Advice | None:
+    """A model far from trained: under ``floor`` mAP50-95, or a few epochs with val mAP still at its best at
+    the last one. Advice that presumes a trained model (weak classes, the threshold) is then withheld."""
+    mAP = history.column("val_map50_95")
+    epochs = len(history)
+    rising = epochs > 0 and not np.isnan(mAP).all() and mAP[-1] >= np.nanmax(mAP) - 1e-9
+    if map50_95 is not None and map50_95 < floor:
+        what = f"mAP50-95 {map50_95:.3f} after {epochs} epochs"
+    elif epochs < min_epochs and rising:
+        what = f"{epochs} epochs, val mAP50-95 still rising ({mAP[-1]:.3f} at the last)"
+    else:
+        return None
+    return Advice("UNDERTRAINED", f"The model is far from trained ({what}): train the default recipe (novadet "
+                                  "train without --epochs) before acting on per-class or threshold advice, which "
+                                  "is withheld until then.")
+
+
 @dataclass(frozen=True)
 class CurveMarks:
     """Where the diagnosis puts its marks on the training curves (epochs as row indices of the history)."""
@@ -123,8 +143,13 @@ def curve_marks(history: History) -> CurveMarks:
 
 
 def diagnose(history: History, ap_per_class: Mapping[str, float | None],
-             train_instances: Mapping[str, int], recommended_threshold: float | None) -> list[Advice]:
-    """Every rule's advice, in a fixed order; no threshold advice without a useful threshold (None)."""
+             train_instances: Mapping[str, int], recommended_threshold: float | None,
+             map50_95: float | None = None) -> list[Advice]:
+    """Every rule's advice, in a fixed order; no threshold advice without a useful threshold (None). A model
+    far from trained gets that first, and no advice that presumes a trained one."""
+    far = undertrained(history, map50_95)
+    if far is not None:
+        return [a for a in (far, loss_spikes(history)) if a is not None]
     threshold = None if recommended_threshold is None else threshold_advice(recommended_threshold)
     found = [overfitting(history), loss_spikes(history), still_improving(history),
              weak_classes(ap_per_class, train_instances), threshold]

@@ -72,6 +72,7 @@ def test_bad_int8_modes_exit_2_before_any_work(tiny_trained_run: Path, args: lis
     (["--target-flops", "1.5"], "--target-flops is the share of FLOPs to keep, between 0 and 1; got 1.5"),
     (["--epochs", "0"], "--epochs must be >= 1"),
     (["--target-flops", "0.2"], "so --target-flops 0.2 cannot be reached; add --backbone"),
+    (["--split", "holdout"], "--split holdout:"),
 ])
 def test_bad_prune_options_exit_2_and_leave_the_run_alone(tiny_trained_run: Path, tmp_path: Path, args: list[str],
                                                          message: str) -> None:

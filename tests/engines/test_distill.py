@@ -76,7 +76,7 @@ def test_a_run_trains_with_its_teacher(tiny_trained_run: Path, tmp_path: Path,
     split = RunDir(tiny_trained_run).read_train_record().split_dir
     config = TrainConfig(epochs=1, imgsz=64, batch=8, device="cpu", freeze="none", teacher=str(tiny_trained_run))
     train(split, tmp_path / "student", config)
-    assert calls and all(c >= 0 for c in calls)  # one term per training batch
+    assert calls and max(calls) > 1e-4  # the teacher's term, per training batch: a student unlike it diverges
     assert yaml.safe_load((tmp_path / "student" / "config.yaml").read_text())["train"]["teacher"] == \
         str(tiny_trained_run)
 

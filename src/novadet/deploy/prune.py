@@ -47,6 +47,11 @@ def prune(run_dir: str | Path, out_dir: str | Path, *, target_flops: float = TAR
         raise ConfigError(f"{source.root}: the {engine.name} engine cannot prune yet; prune a run of the "
                           "ultralytics engine")
     data = split_of(source)
+    part = data.parts().get(split)
+    if part is None or not part.records:
+        present = [name for name, part in data.parts().items() if part.records]
+        raise ConfigError(f"--split {split}: {source.root}'s split has no images there (it has {', '.join(present)}); "
+                          "checked before any fine-tuning")
     start = time.perf_counter()
     stats, result = engine.prune(source, out, data, target_flops=target_flops, backbone=backbone, epochs=epochs,
                                  progress=progress)

@@ -49,6 +49,24 @@ def test_ultralytics_split_layout_and_txt_lists(tiny_yolo: Path, tmp_path: Path)
     assert len(ds) == 40
 
 
+def test_a_published_val_and_test_of_one_folder_is_one_finding(tiny_yolo: Path, tmp_path: Path) -> None:
+    root = tmp_path / "same"
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+    for i, img in enumerate(sorted((tiny_yolo / "images").iterdir())):
+        split = "train" if i % 4 else "val"
+        shutil.copy(img, root / "images" / split / img.name)
+        shutil.copy(tiny_yolo / "labels" / f"{img.stem}.txt", root / "labels" / split / f"{img.stem}.txt")
+    (root / "data.yaml").write_text(
+        "train: images/train\nval: images/val\ntest: images/val\nnames: [disc, tile, wedge]\n")
+    ds = read_dataset(root)
+    overlaps = [f for f in ds.findings if f.code == "SPLIT_OVERLAP"]
+    assert len(overlaps) == 1 and overlaps[0].file == "data.yaml", overlaps  # not one per image
+    assert overlaps[0].message.startswith("val and test are the same 10 images (images/val)")
+    assert {r.split for r in ds} == {"train", "val"} and len(ds) == 40
+
+
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file or folder"):
         read_dataset(tmp_path / "nope")

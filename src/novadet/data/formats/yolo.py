@@ -131,7 +131,16 @@ def _from_yaml(spec: dict[str, Any], keys: list[str], root: Path, yaml_file: Pat
     for split in keys:
         entries = spec[split] if isinstance(spec[split], list) else [spec[split]]
         for entry in entries:
-            for image in _expand(root, str(entry), f"{yaml_file}: {split}"):
+            images = _expand(root, str(entry), f"{yaml_file}: {split}")
+            earlier = {seen[i] for i in images if i in seen}
+            if len(images) > 1 and len(earlier) == 1 and all(i in seen for i in images):  # one folder named twice
+                first = earlier.pop()
+                sources.findings.append(Finding(
+                    "SPLIT_OVERLAP", Severity.ERROR, relpath(yaml_file, root) if yaml_file else str(entry),
+                    f"{first} and {split} are the same {len(images):,} images ({entry}): kept as {first}, so there "
+                    f"is no separate {split} split; give {split} its own folder, or let novadet split"))
+                continue
+            for image in images:
                 if image in seen:
                     sources.findings.append(Finding(
                         "SPLIT_OVERLAP", Severity.ERROR, relpath(image, root),

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "novadet"
 # Lowest first; a module may import its own layer and those before it. The top (the package root, the CLI)
 # may import anything.
 LAYERS = ("errors", "core", "data", "engines", "evaluate", "deploy", "monitor", "tune", "report", "pipeline")
-TOP = ("__init__", "__main__", "cli", "cli_app", "cli_compress", "cli_options", "cli_tune")
+TOP = ("__init__", "__main__", "cli")  # cli/ is a package: the app, the options, the commands
 RUN_FOLDER_LITERALS = ("best.pt", "last.pt", "history.csv", "result.json", ".gate.json", "metrics.json",
                        "bench.json", "audit.json", "stages.json", "config.yaml", "provenance.json",
                        "predictions.json", "ground_truth.json", "pr_curves.png", "confusion_matrix.png",

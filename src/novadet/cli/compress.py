@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from novadet.cli_app import JsonFile, RunArg, app, err, errors_to_exit, out, write_json_report
+from novadet.cli.app import JsonFile, RunArg, app, err, errors_to_exit, out, write_json_report
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.prune import FINE_TUNE_EPOCHS, LATENCY_THREADS, TARGET_FLOPS
 

@@ -1,7 +1,7 @@
-"""The ``novadet`` command line: parse arguments, call the Python API, print the result.
+"""The verbs' commands: parse arguments, call the Python API, print the result.
 
 Options that are config fields (training, audit, split, eval, export, bench) come from the config types
-(``cli_options``), so their defaults and help are written once. A ``NovadetError`` becomes one line on
+(``options.py``), so their defaults and help are written once. A ``NovadetError`` becomes one line on
 stderr and exit status 2; ``--debug`` shows the traceback.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from novadet.cli_app import (
+from novadet.cli.app import (
     CliState,
     JsonFile,
     RunArg,
@@ -27,7 +27,7 @@ from novadet.cli_app import (
     settings_only,
     write_json_report,
 )
-from novadet.cli_options import TYPED_KEY, build, options, split_commas
+from novadet.cli.options import TYPED_KEY, build, options, split_commas
 from novadet.core.artifacts import ExportTarget
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError
@@ -335,8 +335,6 @@ def report(
 
 
 # novadet prune and tune live in their own modules; importing them registers the commands here.
-import novadet.cli_compress  # noqa: E402
-import novadet.cli_tune  # noqa: E402, F401
 
 
 @app.command()
@@ -406,21 +404,3 @@ def demo(
     config = prepare_demo(out_dir, fast=fast)
     out.print(f"Generated {out_dir / 'data'} and {out_dir / 'novadet.yaml'}")
     _run_and_summarize(config)
-
-
-def main() -> None:
-    """Console-script entry point. A usage error (an unknown option, a value outside its choices) is one
-    line and exit status 2, like every other error."""
-    import sys
-
-    from typer.exceptions import TyperException
-    from typer.main import get_command
-
-    try:
-        code = get_command(app).main(standalone_mode=False)
-    except TyperException as exc:
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        err.print(f"[bold red]error:[/] {' '.join(message.split())} (see novadet --help)", highlight=False,
-                  soft_wrap=True)
-        sys.exit(getattr(exc, "exit_code", 2))
-    sys.exit(code if isinstance(code, int) else 0)

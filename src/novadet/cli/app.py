@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from novadet.cli_options import TYPED_KEY
+from novadet.cli.options import TYPED_KEY
 from novadet.errors import ConfigError, NovadetError
 
 

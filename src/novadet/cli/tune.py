@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from novadet.cli_app import JsonFile, app, errors_to_exit, out, read_yaml_mapping, settings_only, write_json_report
-from novadet.cli_options import TYPED_KEY, build, options
+from novadet.cli.app import JsonFile, app, errors_to_exit, out, read_yaml_mapping, settings_only, write_json_report
+from novadet.cli.options import TYPED_KEY, build, options
 from novadet.core.training import TrainConfig
 from novadet.errors import ConfigError, NovadetError
 from novadet.pipeline.config import RunConfig, TuneOptions, load_config

@@ -9,7 +9,7 @@ import numpy as np
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
 from novadet.deploy.gate import check_gate
-from novadet.engines.metrics import coco_metrics
+from novadet.metrics.coco import coco_metrics
 
 RNG = np.random.default_rng(0)
 GT = DetectionDataset(Path("."), ("cat", "dog"), tuple(

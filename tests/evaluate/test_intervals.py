@@ -9,8 +9,8 @@ import numpy as np
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
-from novadet.engines.metrics import coco_metrics
 from novadet.evaluate.intervals import LEVEL, _top, paired_interval, score_interval
+from novadet.metrics.coco import coco_metrics
 
 
 def _pool(images: int, seed: int) -> tuple[DetectionDataset, list[Detections], list[Detections]]:

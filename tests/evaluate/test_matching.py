@@ -82,8 +82,8 @@ def test_per_image_confusions_add_up_to_the_matrix() -> None:
 def test_predictions_read_back_as_written(tmp_path: Path) -> None:
     from novadet.core.atomic import write_json
     from novadet.core.run import EvalFiles
-    from novadet.engines.metrics import coco_results
     from novadet.evaluate.report import read_predictions
+    from novadet.metrics.coco import coco_results
 
     files = EvalFiles(tmp_path)
     write_json(files.predictions, coco_results([*PREDS, Detections.empty()]))

@@ -20,10 +20,10 @@ from novadet.core.run import RunDir
 from novadet.data.calibration import calibration_images
 from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import Forward, Head, get_head
-from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.runtimes import compiled_forward
 from novadet.engines.telemetry import decline_openvino_telemetry
+from novadet.metrics.coco import coco_metrics
 
 ARTIFACT_TAG = "int8aa"  # in the artifact's name: best_int8aa_openvino_model
 MAX_REVERTS = 24  # layer groups put back in float at most: each costs a val pass, and a re-ranking when it hurt

@@ -11,13 +11,13 @@ from novadet.core.reports import EvalReport
 from novadet.core.run import RunDir
 from novadet.data.formats import read_dataset
 from novadet.data.split_folder import MANIFEST, read_split
-from novadet.engines.metrics import coco_metrics
 from novadet.engines.runtimes import load_model
 from novadet.errors import ConfigError
 from novadet.evaluate.diagnose import diagnose
 from novadet.evaluate.intervals import score_interval
 from novadet.evaluate.matching import detection_quality
 from novadet.evaluate.report import write_report
+from novadet.metrics.coco import coco_metrics
 
 
 def evaluate(run_dir: str | Path, data: SplitDataset | str | Path | None = None, *, split: str = "test",

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from novadet.core.dataset import DetectionDataset
 from novadet.core.detections import Detections
 from novadet.core.reports import CocoMetrics, Interval
-from novadet.engines.metrics import coco_metrics
+from novadet.metrics.coco import coco_metrics
 
 RESAMPLES = 100  # resampled test sets; the interval's ends move by about 0.005 mAP between seeds at 100
 LEVEL = 0.9

@@ -21,7 +21,7 @@ from novadet.core.detections import Detections
 from novadet.core.reports import EvalReport, Quality
 from novadet.core.run import EvalFiles
 from novadet.data.formats.coco import to_coco
-from novadet.engines.metrics import coco_results
+from novadet.metrics.coco import coco_results
 
 
 def write_report(report: EvalReport, out_dir: Path, ground_truth: DetectionDataset,

@@ -27,11 +27,11 @@ from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig
 from novadet.data.split_folder import read_split
 from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions, nested_subsets
-from novadet.engines.metrics import coco_metrics
 from novadet.engines.runtimes import load_model
 from novadet.engines.train import train
 from novadet.errors import ConfigError
 from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, fit_all
+from novadet.metrics.coco import coco_metrics
 
 DEFAULT_BUDGET_MINUTES = 30.0
 DEFAULT_TARGET_MAP = 0.6

@@ -31,12 +31,12 @@ from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
 from novadet.core.run import RunDir
 from novadet.core.training import History
 from novadet.engines.display import EpochDisplay
-from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, read_rgb
 from novadet.engines.torchvision.data import PRESETS, SplitPart, collate, epoch_order, transforms
 from novadet.engines.torchvision.distributed import Group, shards
 from novadet.engines.torchvision.head import HEAD
 from novadet.engines.torchvision.models import Detector
+from novadet.metrics.coco import coco_metrics
 
 log = logging.getLogger(__name__)
 Batch = tuple[Tensor, list[dict[str, Tensor]]]

@@ -25,11 +25,11 @@ from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.engines.base import Forward
 from novadet.engines.display import EpochDisplay
-from novadet.engines.metrics import coco_metrics
 from novadet.engines.predictor import Predictor, preprocess, read_rgb
 from novadet.engines.telemetry import decline_openvino_telemetry
 from novadet.engines.ultralytics.head import HEAD
 from novadet.errors import ConfigError
+from novadet.metrics.coco import coco_metrics
 
 QAT_LR = 1e-5  # AdamW; NNCF's guide fine-tunes a quantised model for a few epochs at about this rate
 QAT_CALIB_IMAGES = 64  # only the ranges' starting point: training moves them

@@ -17,7 +17,8 @@ TOP = ("__init__", "__main__", "cli")  # cli/ is a package: the app, the options
 RUN_FOLDER_LITERALS = ("best.pt", "last.pt", "history.csv", "result.json", ".gate.json", "metrics.json",
                        "bench.json", "audit.json", "stages.json", "config.yaml", "provenance.json",
                        "predictions.json", "ground_truth.json", "pr_curves.png", "confusion_matrix.png",
-                       "weights/", "refused/", "drift.json", "atypical.png")
+                       "weights/", "refused/", "drift.json", "atypical.png", "qat.pt", "pruned.pt", "_int8.onnx",
+                       "_int8aa")
 
 
 def _modules() -> Iterator[tuple[str, Path]]:

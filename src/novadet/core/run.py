@@ -266,6 +266,22 @@ class RunDir:
         """Everything a training writes, removed before training again."""
         return [self.train_dir, self.engine_dir, self.config_file, self.provenance_file]
 
+    def artifact(self, fmt: str, tag: str = "", folder: Path | None = None) -> Path:
+        """An export of the best checkpoint in ``folder`` (default: the export folder): ``best[_TAG].onnx`` for
+        ONNX, else ``best[_TAG]_openvino_model``; the tags are int8, int8aa, int8qat and fp16."""
+        stem = self.best.stem + (f"_{tag}" if tag else "")
+        return (folder or self.export_dir) / (f"{stem}.onnx" if fmt == "onnx" else f"{stem}_openvino_model")
+
+    @property
+    def qat_checkpoint(self) -> Path:
+        """Quantization-aware training's checkpoint, saved every epoch so a killed export continues."""
+        return self.engine_dir / "qat.pt"
+
+    @property
+    def pruned_module(self) -> Path:
+        """A pruned run's module, which its training starts (and resumes) from instead of the model YAML."""
+        return self.engine_dir / "pruned.pt"
+
     def eval_files(self, artifact: Path | str, *, refused: bool = False) -> EvalFiles:
         """The evaluation folder of ``artifact`` (named by its file or folder name)."""
         name = Path(artifact).name

@@ -63,7 +63,7 @@ def accuracy_aware_openvino(run: RunDir, split: SplitDataset, *, calib_images: i
             subset_size=calib_images, ignored_scope=nncf.IgnoredScope(names=head.openvino_float_ops(_ops(model)),
                                                                        validate=False),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(max_num_iterations=max_reverts))
-        out = _save(quantised, folder, run.export_dir / folder.name.replace("_openvino", f"_{ARTIFACT_TAG}_openvino"))
+        out = _save(quantised, folder, run.artifact("openvino", ARTIFACT_TAG))
     floating, total = float_layers(quantised)
     return AccuracyAwareResult(out, floating, total)
 

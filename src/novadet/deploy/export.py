@@ -202,4 +202,4 @@ def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int) -> Path:
     record = run.read_train_record()
     with float_export(run, "onnx") as fp32:
         return quantize_onnx(fp32, calibration_images(split.train, calib_images), record.config.image_size,
-                             run.export_dir / f"{fp32.stem}_int8.onnx", get_head(record.engine))
+                             run.artifact("onnx", "int8"), get_head(record.engine))

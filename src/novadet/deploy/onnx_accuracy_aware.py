@@ -15,7 +15,7 @@ from pathlib import Path
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
 from novadet.data.calibration import calibration_images
-from novadet.deploy.accuracy_aware import AccuracyAwareResult, ValMetric
+from novadet.deploy.accuracy_aware import ARTIFACT_TAG, AccuracyAwareResult, ValMetric
 from novadet.deploy.quantize import image_reader, prepare_onnx, quantize_prepared
 from novadet.deploy.scratch import float_export, require_val
 from novadet.engines.base import get_head
@@ -36,7 +36,7 @@ def accuracy_aware_onnx(run: RunDir, split: SplitDataset, *, calib_images: int, 
     with float_export(run, "onnx") as fp32:
         prepared = prepare_onnx(fp32, fp32.parent / "prepared.onnx")
         calibration = calibration_images(split.train, calib_images)
-        out = run.export_dir / f"{fp32.stem}_int8aa.onnx"
+        out = run.artifact("onnx", ARTIFACT_TAG)
         quantize_prepared(prepared, calibration, imgsz, out, head)  # every convolution, to rank them
         convolutions = noisiest_convolutions(prepared, out, [split.val.image_path(r) for r in
                                                              split.val.records[:SENSITIVITY_IMAGES]], imgsz)

@@ -121,9 +121,8 @@ class TorchvisionEngine:
         out_dir.mkdir(parents=True, exist_ok=True)
         imgsz = run.read_train_record().config.image_size
         if target.format == "onnx":
-            return _onnx(run.best, out_dir / f"{run.best.stem}.onnx", imgsz)
-        tag = "_int8" if target.quantized else "_fp16" if target.half else ""
-        folder = out_dir / f"{run.best.stem}{tag}_openvino_model"
+            return _onnx(run.best, run.artifact("onnx", folder=out_dir), imgsz)
+        folder = run.artifact("openvino", "int8" if target.quantized else "fp16" if target.half else "", out_dir)
         with tempfile.TemporaryDirectory() as scratch:
             onnx_file = _onnx(run.best, Path(scratch) / f"{run.best.stem}.onnx", imgsz)
             _openvino(onnx_file, folder, half=target.half,

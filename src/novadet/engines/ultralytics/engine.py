@@ -58,7 +58,6 @@ _EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino", "tensorrt": "engine"}
 _VIEW = "data"  # the YOLO view, in the run's engine folder
 _MODEL_YAML = "model.yaml"
 QAT_TAG = "int8qat"  # in the artifact's name: best_int8qat_openvino_model
-_PRUNED = "pruned.pt"  # a pruned model, in the run's engine folder: its training starts from it
 
 
 _UNPLANNED = CpuPlan(bf16=False, channels_last=False, why="")
@@ -124,7 +123,7 @@ class UltralyticsEngine:
         config = replace(record.config, epochs=epochs, unfreeze_at=None,
                          freeze="none" if backbone else record.config.freeze)
         spec = model_spec(config.model)
-        stats = prune_checkpoint(source.best, run.engine_dir / _PRUNED, target_flops=target_flops,
+        stats = prune_checkpoint(source.best, run.pruned_module, target_flops=target_flops,
                                  imgsz=config.image_size, backbone=backbone,
                                  backbone_layers=spec.backbone_layers if spec else 0)
         view = _write_view(split, run)
@@ -276,7 +275,7 @@ def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: 
     cfg = get_cfg(DEFAULT_CFG, {"data": str((view / "data.yaml").resolve()), "imgsz": config.image_size,
                                 "batch": config.batch, "seed": config.seed, "workers": min(2, usable_cores()),
                                 **AUGMENT_PRESETS[config.augment], **config.extra})
-    folder = (out_dir or run.export_dir) / _tagged(f"{run.best.stem}_openvino_model", QAT_TAG)
+    folder = run.artifact("openvino", QAT_TAG, out_dir)
     calibration = calibration_images(split.train, min(calib_images, QAT_CALIB_IMAGES))
     return quantization_aware(run, folder, epochs=epochs, calibration=calibration, cfg=cfg,
                               score=val_score(split, config.image_size) if len(split.val) else None,
@@ -396,7 +395,7 @@ def _plan(config: TrainConfig, run: RunDir, num_classes: int, train_images: int)
     cpu = plan_cpu(config.precision, config.channels_last, on_cpu=_on_cpu(config.device))
     cache = config.cache == "ram" or (config.cache == "auto" and ram_cache_fits(train_images, config.image_size))
     plan = _model_plan(config, run, num_classes)
-    pruned = run.engine_dir / _PRUNED
+    pruned = run.pruned_module
     if pruned.is_file():  # a pruned run, new or resumed: its model no longer matches any YAML
         plan = replace(plan, model_arg=str(pruned), backbone_weights=None, pretrained_arg=None, start_model=pruned)
     return replace(plan, cpu=cpu, cache=cache)

@@ -33,7 +33,6 @@ from novadet.metrics.coco import coco_metrics
 
 QAT_LR = 1e-5  # AdamW; NNCF's guide fine-tunes a quantised model for a few epochs at about this rate
 QAT_CALIB_IMAGES = 64  # only the ranges' starting point: training moves them
-_CHECKPOINT = "qat.pt"  # in the run's engine folder
 Score = Callable[[Forward], float]
 """The val mAP50-95 of a forward pass: picks the epoch that becomes the artifact."""
 
@@ -219,7 +218,7 @@ def _source_digest(run: RunDir) -> str:
 
 def _load_checkpoint(run: RunDir) -> dict[str, Any] | None:
     """The run's QAT checkpoint, if one was made from the current ``best.pt``."""
-    path = run.engine_dir / _CHECKPOINT
+    path = run.qat_checkpoint
     if not path.is_file():
         return None
     saved: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
@@ -229,7 +228,7 @@ def _load_checkpoint(run: RunDir) -> dict[str, Any] | None:
 def _save_checkpoint(run: RunDir, state: _State, optimizer: torch.optim.Optimizer) -> None:
     import nncf
 
-    path = run.engine_dir / _CHECKPOINT
+    path = run.qat_checkpoint
     temp = path.with_name(f".{path.name}.tmp")
     torch.save({"epoch": state.epoch, "model": state.model.state_dict(), "nncf": nncf.torch.get_config(state.model),
                 "optimizer": optimizer.state_dict(), "best": state.best, "best_val": state.best_val,

@@ -9,7 +9,7 @@ import typer
 
 from novadet.cli.app import JsonFile, RunArg, app, err, errors_to_exit, out, write_json_report
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
-from novadet.deploy.prune import FINE_TUNE_EPOCHS, LATENCY_THREADS, TARGET_FLOPS
+from novadet.deploy.prune import FINE_TUNE_EPOCHS, LATENCY_THREADS, PRUNE_SPLIT, TARGET_FLOPS
 
 
 @app.command()
@@ -23,7 +23,7 @@ def prune(
                                            "unfrozen); without it only the neck and head lose channels.")] = False,
     epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with the run's recipe.")] \
         = FINE_TUNE_EPOCHS,
-    split: Annotated[str, typer.Option(help="Split both models are scored and gated on.")] = "test",
+    split: Annotated[str, typer.Option(help="Split both models are scored and gated on.")] = PRUNE_SPLIT,
     threads: Annotated[int, typer.Option(help="Threads for the float ONNX latency of both models.")] \
         = LATENCY_THREADS,
     timing: Annotated[bool, typer.Option("--timing/--no-timing", help="Export both to ONNX and time them.")] = True,

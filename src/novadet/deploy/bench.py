@@ -28,10 +28,11 @@ from novadet.errors import ConfigError
 
 BATCH = 8  # the batch of the throughput measured beside batch-1 latency
 LATENCY_RUNS = 30  # timed batch-1 runs where one latency decides something
+BENCH_RUNS = 30  # timed runs per artifact in ``bench`` (after 3 warm-up runs)
 
 
 def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,
-          ram_mb: float | None = None, precision: str | None = None, runs: int = 30) -> BenchReport:
+          ram_mb: float | None = None, precision: str | None = None, runs: int = BENCH_RUNS) -> BenchReport:
     """Benchmark the best checkpoint and every exported artifact of a run on one test image, pick one for the
     budget, and write the run's bench record.
 

@@ -24,11 +24,12 @@ from novadet.evaluate.evaluator import evaluate
 
 TARGET_FLOPS = 0.7  # what the neck and head of mobilenetv2-yolo can reach without touching its backbone
 FINE_TUNE_EPOCHS = 10
+PRUNE_SPLIT = "test"  # both models are gated on it: prune picks nothing, so the eval split judges
 LATENCY_THREADS = 2
 
 
 def prune(run_dir: str | Path, out_dir: str | Path, *, target_flops: float = TARGET_FLOPS, backbone: bool = False,
-          epochs: int = FINE_TUNE_EPOCHS, split: str = "test", threads: int = LATENCY_THREADS,
+          epochs: int = FINE_TUNE_EPOCHS, split: str = PRUNE_SPLIT, threads: int = LATENCY_THREADS,
           max_drop: float = MAX_OVERALL_DROP,
           max_class_drop: float = MAX_CLASS_DROP, timing: bool = True, progress: bool = False) -> PruneReport:
     """Prune the best model of ``run_dir`` to ``target_flops`` of its MACs, fine-tune it for ``epochs`` into

@@ -20,12 +20,13 @@ from novadet.data.audit import DEFAULT_MIN_IMAGES, DEFAULT_TARGET_INSTANCES
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD
 from novadet.data.split import DEFAULT_RATIOS, check_ratios
 from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions
+from novadet.deploy.bench import BENCH_RUNS
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP
 from novadet.deploy.quantize import CALIB_IMAGES
 from novadet.errors import ConfigError
 from novadet.evaluate.sufficiency import DEFAULT_BUDGET_MINUTES, DEFAULT_SEEDS, DEFAULT_TARGET_MAP
 from novadet.monitor.drift import DEFAULT_REFERENCE
-from novadet.tune.search import DEFAULT_STUDY
+from novadet.tune.search import DEFAULT_PRUNER, DEFAULT_SEED, DEFAULT_STRATEGY, DEFAULT_STUDY
 from novadet.tune.space import Dim
 from novadet.tune.study import Pruner, Strategy
 
@@ -96,7 +97,7 @@ class BenchOptions(Section):
     threads: int | None = Field(None, ge=1, description="Threads for every runtime; null: all cores.")
     budget_ms: float | None = Field(None, gt=0, description="Latency budget per image (p50, batch 1), ms.")
     ram_mb: float | None = Field(None, gt=0, description="Memory budget (peak RSS of a fresh process), MB.")
-    runs: int = Field(30, ge=1, description="Timed runs per artifact (after 3 warm-up runs).")
+    runs: int = Field(BENCH_RUNS, ge=1, description="Timed runs per artifact (after 3 warm-up runs).")
 
 
 class DriftOptions(Section):
@@ -133,17 +134,18 @@ class TuneOptions(Section):
     """``tune:`` a hyper-parameter search on val before the training; its best settings then train."""
 
     enabled: bool = Field(False, description="Run it (it trains once per trial).")
-    strategy: Strategy = Field("tpe", description="tpe (its first trial is the train section as it is), random, "
-                               "grid, or narrow (wide, then ranges shrunk around the best quarter, phase by phase).")
+    strategy: Strategy = Field(DEFAULT_STRATEGY, description="tpe (its first trial is the train section as it is), "
+                               "random, grid, or narrow (wide, then ranges shrunk around the best quarter, phase by "
+                               "phase).")
     trials: int | None = Field(None, ge=1, description="Finished trials wanted (null: use budget).")
     budget: float | None = Field(None, gt=0, description="Epochs to spend, in full trainings (4: four times "
                                  "train.epochs); null with trials null: 4.")
     budget_minutes: float | None = Field(None, gt=0, description="Stop starting trials after this long.")
-    pruner: Pruner = Field("median", description="median, hyperband or none: stop clearly worse trials early.")
+    pruner: Pruner = Field(DEFAULT_PRUNER, description="median, hyperband or none: stop clearly worse trials early.")
     storage: str | None = Field(None, description="Optuna storage: null (SQLite in RUN/tune), "
                                 "postgresql://..., sqlite:///..., or journal:PATH.")
     study: str = Field(DEFAULT_STUDY, description="The study's name in the storage.")
-    seed: int = Field(0, description="The sampler's seed.")
+    seed: int = Field(DEFAULT_SEED, description="The sampler's seed.")
     space: dict[str, Dim] | None = Field(None, description="Dimensions by option name, e.g. {lr0: {type: float, "
                                          "low: 0.0003, high: 0.003, log: true}}; null: novadet's default space.")
 

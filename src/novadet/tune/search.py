@@ -33,14 +33,17 @@ if TYPE_CHECKING:
 
 Runner = Callable[[Reporter, Path, RunDir, TrainConfig, Path], Outcome]
 DEFAULT_STUDY = "novadet"
+DEFAULT_STRATEGY: studies.Strategy = "tpe"
+DEFAULT_PRUNER: studies.Pruner = "median"
+DEFAULT_SEED = 0
 DEFAULT_BUDGET = 4.0
 FAILURES_TO_STOP = 3  # full trainings' worth of epochs, as OTX caps its search
 
 
 def tune(split_dir: str | Path, run_dir: str | Path, base: TrainConfig | None = None, *,
-         strategy: str = "tpe", trials: int | None = None, budget: float | None = None,
-         budget_minutes: float | None = None, pruner: str = "median", storage: str | None = None,
-         study: str = DEFAULT_STUDY, space: dict[str, Dim] | None = None, seed: int = 0,
+         strategy: str = DEFAULT_STRATEGY, trials: int | None = None, budget: float | None = None,
+         budget_minutes: float | None = None, pruner: str = DEFAULT_PRUNER, storage: str | None = None,
+         study: str = DEFAULT_STUDY, space: dict[str, Dim] | None = None, seed: int = DEFAULT_SEED,
          progress: bool = False) -> TuneReport:
     """Search training settings for the split in ``split_dir``; the study and its trials go in ``run_dir/tune``.
 

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from novadet import read_dataset
 from novadet.data.clean import clean
-from novadet.data.split import stratified_assign
+from novadet.data.stratify import stratified_assign
 
 RATIOS = np.array([0.8, 0.1, 0.1])
 Assign = Callable[[npt.NDArray[np.int64], int], npt.NDArray[np.int64]]

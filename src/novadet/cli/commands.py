@@ -96,6 +96,8 @@ def split(
     data: Annotated[Path, typer.Argument(help="Dataset folder: YOLO, COCO or Pascal VOC (auto-detected).")],
     out_dir: Annotated[Path, typer.Option("-o", "--out", help="New folder for manifest.json and the YOLO view.")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    keep_split: Annotated[bool, typer.Option("--keep-split", help=SplitOptions.model_fields["keep"].description)]
+    = SplitOptions.model_fields["keep"].default,
     workers: Workers = None,
     **settings: Any,
 ) -> None:
@@ -109,7 +111,7 @@ def split(
     values = settings_only(settings)
     o, near = build(SplitOptions, values), build(AuditOptions, values).near_threshold
     result = run_split(data, out_dir, ratios=o.ratios, seed=o.seed, near_threshold=near,
-                       link=o.link, overwrite=overwrite, workers=workers, progress=True)
+                       link=o.link, overwrite=overwrite, workers=workers, keep=keep_split, progress=True)
     for part in split_view(result):
         out.print(part)
     out.print(f"Wrote {out_dir} (manifest and a YOLO view, data.yaml)")

@@ -187,6 +187,9 @@ class SplitManifest:
         assignment: Image path (relative to the source root) to split name, sorted by path.
         left_out: Image path to the reason it was left out of every split.
         boxes_left_out: Unusable boxes dropped from the images that were kept.
+        kept: Whether the source's own split was kept (``--keep-split``) rather than made afresh.
+        moved: With ``kept``: image path to why it left its published split (a near-duplicate group).
+        filled: With ``kept``: the splits the source lacked, filled from its train images.
     """
 
     seed: int
@@ -194,6 +197,9 @@ class SplitManifest:
     assignment: dict[str, str]
     left_out: dict[str, str] = field(default_factory=dict)
     boxes_left_out: int = 0
+    kept: bool = False
+    moved: dict[str, str] = field(default_factory=dict)
+    filled: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest
 from novadet.data.audit import check_threshold, scan_dataset
@@ -20,7 +19,9 @@ from novadet.data.clean import clean
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD, duplicate_groups
 from novadet.data.formats import read_dataset
 from novadet.data.formats.files import LinkMode, check_outside
+from novadet.data.published import published_assignment
 from novadet.data.split_folder import write_split_folder
+from novadet.data.stratify import stratified_assign, unit_counts
 from novadet.errors import ConfigError
 
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
@@ -28,12 +29,14 @@ DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 
 def split(data: str | Path | DetectionDataset, out: str | Path, *, ratios: Sequence[float] = DEFAULT_RATIOS,
           seed: int = 0, near_threshold: int = DEFAULT_NEAR_THRESHOLD, link: LinkMode | str = LinkMode.SYMLINK,
-          overwrite: bool = False, workers: int | None = None, progress: bool = False) -> SplitDataset:
+          overwrite: bool = False, workers: int | None = None, keep: bool = False,
+          progress: bool = False) -> SplitDataset:
     """Split a dataset into train/val/test and write the split folder ``out``: ``manifest.json`` and a
     YOLO view.
 
     Unusable images and boxes are left out (and listed in the manifest); duplicates and near
-    duplicates stay in one split. Images in the view are links (or copies) of the originals.
+    duplicates stay in one split. Images in the view are links (or copies) of the originals. ``keep``
+    keeps the split the source publishes (``data/published.py``) instead of making one.
     """
     ratios = check_ratios(ratios)
     check_threshold(near_threshold)
@@ -47,7 +50,7 @@ def split(data: str | Path | DetectionDataset, out: str | Path, *, ratios: Seque
     kept_scans = [s for r, s in zip(dataset.records, scans, strict=True) if r.path not in left_out]
     groups = [g.members for g in duplicate_groups(kept_scans, near_threshold)]
     result = split_dataset(usable, ratios=ratios, seed=seed, groups=groups, left_out=left_out,
-                           boxes_left_out=boxes_dropped)
+                           boxes_left_out=boxes_dropped, keep=keep)
     return write_split_folder(result, dataset, out, near_threshold=near_threshold, groups=len(groups), link=link,
                               overwrite=overwrite)
 
@@ -61,70 +64,9 @@ def check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
     return r
 
 
-def stratified_assign(counts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64],
-                      ratios: Sequence[float], seed: int) -> npt.NDArray[np.int64]:
-    """Assign each unit (an image or a group of images) to a split.
-
-    Args:
-        counts: (U, C) instances of each class in each unit.
-        sizes: (U,) images in each unit.
-        ratios: Wanted share of each split.
-        seed: Breaks ties; the same seed gives the same assignment.
-
-    Returns:
-        (U,) split index of each unit.
-    """
-    rng = np.random.default_rng(seed)
-    ratio = np.asarray(ratios, dtype=np.float64)
-    want = np.outer(ratio, counts.sum(axis=0)).astype(np.float64)
-    want_images = ratio * sizes.sum()
-    out = np.full(len(counts), -1, dtype=np.int64)
-    order = rng.permutation(len(counts))  # the seed decides among equals
-    while True:
-        pending = order[out[order] < 0]
-        left = counts[pending].sum(axis=0)
-        if not left.any():
-            break
-        rarest = np.flatnonzero(left == left[left > 0].min())
-        cls = int(rng.choice(rarest))
-        holders = pending[counts[pending, cls] > 0]
-        for u in holders:
-            s = _pick(want[:, cls], want_images, rng)
-            out[u] = s
-            want[s] -= counts[u]
-            want_images[s] -= sizes[u]
-    for u in order[out[order] < 0]:  # units without boxes follow the image shares
-        s = _pick(want_images, want_images, rng)
-        out[u] = s
-        want_images[s] -= sizes[u]
-    return out
-
-
-def unit_counts(dataset: DetectionDataset, groups: Sequence[Sequence[int]], *,
-                objects_only: bool = False) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The unit of each record (the records of a duplicate group share one) and each unit's boxes per class
-    (``objects_only``: leave ignore regions out)."""
-    unit_of = np.arange(len(dataset))
-    for g in groups:
-        unit_of[list(g)] = min(g)
-    units, unit_of = np.unique(unit_of, return_inverse=True)
-    counts = np.zeros((len(units), dataset.num_classes), dtype=np.int64)
-    for rec, u in zip(dataset.records, unit_of, strict=True):
-        np.add.at(counts[u], rec.classes[rec.objects] if objects_only else rec.classes, 1)
-    return unit_of, counts
-
-
-def _pick(primary: npt.NDArray[np.float64], secondary: npt.NDArray[np.float64],
-          rng: np.random.Generator) -> int:
-    """The split with the largest remaining demand, then the most images still wanted, then random."""
-    best = np.flatnonzero(np.isclose(primary, primary.max()))
-    best = best[np.isclose(secondary[best], secondary[best].max())]
-    return int(rng.choice(best))
-
-
 def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
                   groups: Sequence[Sequence[int]] = (), left_out: dict[str, str] | None = None,
-                  boxes_left_out: int = 0) -> SplitDataset:
+                  boxes_left_out: int = 0, keep: bool = False) -> SplitDataset:
     """Split ``dataset`` (already cleaned) into train/val/test.
 
     Args:
@@ -134,14 +76,21 @@ def split_dataset(dataset: DetectionDataset, *, ratios: Sequence[float] = DEFAUL
         groups: Indices of records that must stay in one split (duplicates).
         left_out: Images left out before splitting (path → reason), recorded in the manifest.
         boxes_left_out: Boxes dropped before splitting, recorded in the manifest.
+        keep: Keep each record's published split (``ImageRecord.split``), filling a missing val from train.
     """
     ratios = check_ratios(ratios)
-    unit_of, counts = unit_counts(dataset, groups)
-    split_idx = stratified_assign(counts, np.bincount(unit_of), ratios, seed)[unit_of]
     names = SPLIT_NAMES[:len(ratios)]
-    assignment = {rec.path: names[s] for rec, s in sorted(zip(dataset.records, split_idx, strict=True),
-                                                         key=lambda t: t[0].path)}
+    moved: dict[str, str] = {}
+    filled: tuple[str, ...] = ()
+    if keep:
+        assignment, moved, filled = published_assignment(dataset, groups, ratios, seed)
+    else:
+        unit_of, counts = unit_counts(dataset, groups)
+        split_idx = stratified_assign(counts, np.bincount(unit_of), ratios, seed)[unit_of]
+        assignment = {rec.path: names[s] for rec, s in sorted(zip(dataset.records, split_idx, strict=True),
+                                                             key=lambda t: t[0].path)}
     manifest = SplitManifest(seed=seed, ratios=dict(zip(names, ratios, strict=True)), assignment=assignment,
-                             left_out=dict(sorted((left_out or {}).items())), boxes_left_out=boxes_left_out)
+                             left_out=dict(sorted((left_out or {}).items())), boxes_left_out=boxes_left_out,
+                             kept=keep, moved=moved, filled=filled)
     parts = {n: dataset.filter(lambda r, n=n: assignment[r.path] == n) for n in SPLIT_NAMES}  # type: ignore[misc]
     return SplitDataset(train=parts["train"], val=parts["val"], test=parts["test"], manifest=manifest)

@@ -56,6 +56,7 @@ def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: in
         "counts": counts,
         "class_shares": {k: {s: round(v, 6) for s, v in d.items()} for k, d in class_shares(result).items()},
         "boxes_left_out": m["boxes_left_out"], "left_out": m["left_out"], "assignment": m["assignment"],
+        "kept_source_split": m["kept"], "moved": m["moved"], "filled_from_train": list(m["filled"]),
     }
 
 
@@ -76,7 +77,9 @@ def read_split(folder: Path) -> SplitDataset:
         raw = json.loads(manifest_file.read_text(encoding="utf-8"))
         manifest = SplitManifest(seed=int(raw["seed"]), ratios=dict(raw["ratios"]),
                                  assignment=dict(raw["assignment"]), left_out=dict(raw.get("left_out", {})),
-                                 boxes_left_out=int(raw.get("boxes_left_out", 0)))
+                                 boxes_left_out=int(raw.get("boxes_left_out", 0)),
+                                 kept=bool(raw.get("kept_source_split", False)), moved=dict(raw.get("moved", {})),
+                                 filled=tuple(raw.get("filled_from_train", ())))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{manifest_file}: not a novadet split manifest ({exc})") from None
     truth = coco.read(folder)

@@ -15,7 +15,7 @@ import numpy as np
 
 from novadet.core.dataset import DetectionDataset
 from novadet.data.dedup import DEFAULT_NEAR_THRESHOLD, duplicate_groups, scan_images
-from novadet.data.split import stratified_assign, unit_counts
+from novadet.data.stratify import stratified_assign, unit_counts
 from novadet.errors import ConfigError
 
 DEFAULT_FRACTIONS = (0.125, 0.25, 0.5, 0.75, 1.0)

@@ -53,6 +53,9 @@ class SplitOptions(Section):
     ratios: tuple[float, ...] = Field(DEFAULT_RATIOS, description="Train, val and test shares (test may be 0), "
                                       "stratified per class, duplicates kept together.")
     seed: int = Field(0, description="The same seed gives the same split.")
+    keep: bool = Field(False, description="Keep the split the source publishes (ImageSets, data.yaml splits, "
+                       "train/valid/test folders), filling a missing val from train; near duplicates still stay "
+                       "together.")
     link: Literal["symlink", "hardlink", "copy"] = Field("symlink", description="How images are placed in the "
                                                          "split folder: symlink, hardlink or copy.")
 

@@ -111,7 +111,8 @@ def _stop_if_blocked(ctx: Context, report: AuditReport) -> None:
 def _split(ctx: Context) -> SplitDataset:
     o = ctx.config.split
     return split(ctx.config.data, ctx.run.split_dir, ratios=o.ratios, seed=o.seed,
-                 near_threshold=ctx.config.audit.near_threshold, link=o.link, overwrite=True, progress=ctx.progress)
+                 near_threshold=ctx.config.audit.near_threshold, link=o.link, overwrite=True, keep=o.keep,
+                 progress=ctx.progress)
 
 
 def _tune(ctx: Context) -> TuneReport:

@@ -116,14 +116,18 @@ def split_view(result: SplitDataset) -> Iterator[RenderableType]:
     table = Table(title=f"Split (seed {result.manifest.seed}): instances and share of each class per split",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("class")
-    for name, ratio in result.manifest.ratios.items():
-        table.add_column(f"{name} ({ratio:.0%})", justify="right")
+    for name, ratio in result.manifest.ratios.items():  # a kept split has the source's shares, not these
+        table.add_column(name if result.manifest.kept else f"{name} ({ratio:.0%})", justify="right")
     counts = {n: p.instance_counts() for n, p in parts.items()}
     table.add_row("images", *(f"{len(parts[n]):,}  {shares['images'][n]:.1%}" for n in result.manifest.ratios))
     for i, cls in enumerate(result.train.class_names):
         table.add_row(cls, *(f"{counts[n][i]:,}  {shares[cls][n]:.1%}" for n in result.manifest.ratios))
     yield table
-    left = result.manifest.left_out
+    left, m = result.manifest.left_out, result.manifest
+    if m.kept:
+        filled = f"; {', '.join(m.filled)} filled from train (the source had none)" if m.filled else ""
+        yield Text(f"Kept the source's own split{filled}; {len(m.moved)} image(s) moved to keep near duplicates "
+                   "together (listed in manifest.json)", style="yellow" if m.moved else "")
     if result.manifest.boxes_left_out:
         yield Text(f"Left out {result.manifest.boxes_left_out} unusable box(es) (see `novadet audit`).", style="yellow")
     if left:

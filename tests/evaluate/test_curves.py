@@ -27,7 +27,9 @@ def test_noise_free_points_give_back_the_parameters_and_the_form(truth: Curve) -
     assert (fit.curve.a, fit.curve.b, fit.curve.c) == pytest.approx((truth.a, truth.b, truth.c), rel=1e-3)
 
 
-def test_bands_hold_the_truth_in_at_least_80_percent_of_noisy_draws() -> None:
+def test_p10_p90_bands_hold_the_truth_near_their_nominal_80_percent_of_noisy_draws() -> None:
+    """Both sides: a band too narrow misses the truth, one too wide (say [0, 1]) always holds it. Measured:
+    92 of 100 at both sizes, a little wider than nominal."""
     rng = np.random.default_rng(0)
     held = {"at the largest subset": 0, "at twice the data": 0}
     for _ in range(100):
@@ -35,7 +37,7 @@ def test_bands_hold_the_truth_in_at_least_80_percent_of_noisy_draws() -> None:
         fit = fit_form(N, y, "power", se)
         held["at the largest subset"] += fit.band(289).holds(float(TRUTH(289)))
         held["at twice the data"] += fit.band(578).holds(float(TRUTH(578)))
-    assert min(held.values()) >= 80, held
+    assert all(70 <= v <= 95 for v in held.values()), held
 
 
 def test_a_target_above_the_ceiling_is_unreachable_and_far_past_the_data_is_beyond() -> None:

@@ -18,7 +18,7 @@ from novadet.errors import ConfigError
 def test_a_tight_limit_keeps_more_layers_in_float_than_a_loose_one(learned_run: Path) -> None:
     run = RunDir(learned_run)
     loose, gate = export(learned_run, ExportTarget("openvino", int8="accuracy-aware"), split="val",
-                         calib_images=40)  # the gate's own limits, searched and judged on val
+                         calib_images=40, max_drop=5, max_class_drop=15)  # met as quantised: no search
     assert loose.name == "best_int8aa_openvino_model" and loose.parent == run.export_dir
     import openvino as ov
 

@@ -28,7 +28,9 @@ def test_a_reachable_target_gets_a_number_with_its_band() -> None:
     assert verdict == "reachable"
     assert sentence.startswith("Platelets: AP 0.54 now with 289 Platelets instances; about ")
     assert int(re.search(r"about ([\d,]+)", sentence).group(1).replace(",", "")) == pytest.approx(502, rel=0.05)
-    assert "(P10-P90: " in sentence and sentence.endswith("for AP 0.56.")
+    # the subsets grew every class at once: the answer says so rather than credit this class alone
+    assert "(P10-P90: " in sentence and sentence.endswith("for AP 0.56 if the other classes grow in step, as they "
+                                                          "did in the nested subsets.")
 
 
 @pytest.mark.parametrize(("target", "verdict", "words"), [

@@ -117,7 +117,8 @@ def _sentence(name: str, unit: str, now: int, score: float, target: float, ceili
                 "collect in rounds and measure again.")
     spread = f"P10-P90: {needed.p10:,.0f}-{needed.p90:,.0f}" if needed.p90 is not None else \
         f"P10: {needed.p10:,.0f}, P90 past 4x"
-    return f"{head}; about {needed.p50:,.0f} ({spread}) for {metric} {target:.2f}."
+    together = "" if name == ALL else " if the other classes grow in step, as they did in the nested subsets"
+    return f"{head}; about {needed.p50:,.0f} ({spread}) for {metric} {target:.2f}{together}."
 
 
 def fit_all(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],

@@ -30,6 +30,7 @@ from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions, nested_subs
 from novadet.engines.runtimes import load_model
 from novadet.engines.train import train
 from novadet.errors import ConfigError
+from novadet.evaluate.intervals import resampled
 from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, fit_all
 from novadet.metrics.coco import coco_metrics
 
@@ -169,12 +170,8 @@ def _score(test: DetectionDataset, predictions: Sequence[Detections], subset: De
     point = CurvePoint(fraction=fraction, seed=seed, images=len(subset),
                        instances=dict(zip(names, subset.instance_counts().tolist(), strict=True)),
                        map50_95=coco.map50_95, map50=coco.map50, ap_per_class=coco.ap_per_class, train_s=train_s)
-    rng = np.random.default_rng(seed)
     spread: dict[str, list[float]] = {name: [] for name in (ALL, *names)}
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(test), len(test))
-        records = [replace(test.records[i], path=f"{k}/{test.records[i].path}") for k, i in enumerate(pick)]
-        draw = coco_metrics(test.with_records(records), [predictions[i] for i in pick])
+    for draw in resampled(test, [predictions], resamples=BOOTSTRAP, seed=seed)[0]:
         spread[ALL].append(draw.map50_95)
         for name, ap in draw.ap_per_class.items():
             if ap is not None:

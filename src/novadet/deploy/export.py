@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from novadet.core.artifacts import ExportTarget, Int8Mode
@@ -44,18 +44,19 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     The artifact is refused when mAP50-95 drops more than ``max_drop`` points overall or ``max_class_drop``
     on a class. ``source_metrics`` (the source's score at the same settings) saves re-scoring it; ``data`` (the
     split the run trained on) saves reading it again. ``interval`` adds the paired bootstrap interval of the
-    change on ``split`` to the gate record (some seconds more). A refused artifact and its gate record go to the run's
-    refused folder, its evaluation likewise. ``int8="auto"`` chooses on val and judges on ``split``: it tries the
-    methods of ``AUTO_INT8`` in turn, each gated on the val split, and stops at the first one val accepts that is
-    also faster than the same format in float (else the first one val accepted, else the last tried); that one
-    alone is then gated on ``split``, once. The others stay in the refused folder with their val records.
+    change on ``split`` to the gate record (some seconds more). A refused artifact and its gate record go to
+    the run's refused folder, its evaluation likewise. ``int8="auto"`` chooses on val and judges on ``split``:
+    it tries the methods of ``AUTO_INT8`` in turn, each gated on the val split, and stops at the first one val
+    accepts that is also faster than the same format in float (else the first one val accepted, else the last
+    tried); that one alone is then gated on ``split``, once. The others stay in the refused folder with their
+    val records.
     """
     run = RunDir(Path(run_dir)).check()
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
     split_data = data or split_of(run)
-    limits = {"max_drop": max_drop, "max_class_drop": max_class_drop, "conf": conf, "iou": iou}
+    on = _Scoring(split_data, split, source_metrics, max_drop, max_class_drop, conf, iou, interval, progress)
     if target.int8 == "auto":
         require_val(run, split_data)
         on_val = evaluate(run.root, split_data, split="val", conf=conf, iou=iou, write=False,  # keep its test eval
@@ -64,19 +65,11 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
                         calib_images=calib_images, max_drop=max_drop, max_class_drop=max_class_drop, conf=conf,
                         iou=iou, source_metrics=on_val, progress=progress) for method in _methods(run, target))
         artifact, chosen = _first_worth_it(run, target, first_image(split_data), tries)
-        return _judge(run, artifact, chosen, split_data, split, source_metrics, progress,
-                      limits | {"interval": float(interval)})
+        return _judge(run, artifact, chosen, on)
     start = time.perf_counter()
     artifact, searched = _make(run, target, split_data, calib_images, max_drop, max_class_drop, progress)
     made_s = time.perf_counter() - start
-    before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
-    after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
-                     precision=target.precision, progress=progress)
-    gate = check_gate(before, after.coco, max_overall_drop=max_drop, max_class_drop=max_class_drop)
-    if interval:
-        gate = replace(gate, delta_interval=_paired(run, split_data, split, artifact))
-    if not gate.passed:
-        artifact = _refuse(run, artifact)
+    artifact, gate = _gated(run, artifact, target.precision, on)
     gate = replace(gate, artifact=str(artifact), source=str(run.best), split=split, precision=target.precision,
                    int8=str(target.int8), made_s=round(made_s, 1))
     if searched is not None:
@@ -85,24 +78,44 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     return artifact, gate
 
 
-def _judge(run: RunDir, artifact: Path, chosen: GateResult, split_data: SplitDataset, split: str,
-           source_metrics: CocoMetrics | None, progress: bool, limits: dict[str, float]) -> tuple[Path, GateResult]:
-    """Gate the artifact auto chose on val once on ``split``; its record keeps the val change it was chosen
+@dataclass(frozen=True)
+class _Scoring:
+    """How an artifact is judged: on which split, against which source score, within which limits."""
+
+    data: SplitDataset
+    split: str
+    source_metrics: CocoMetrics | None
+    max_drop: float
+    max_class_drop: float
+    conf: float
+    iou: float
+    interval: bool
+    progress: bool
+
+
+def _gated(run: RunDir, artifact: Path, precision: str, on: _Scoring) -> tuple[Path, GateResult]:
+    """Score ``artifact`` and its source on ``on.split`` with the same Predictor and metrics and gate it (with
+    the paired interval where asked); a refused one is moved to the refused folder. Its path and the gate."""
+    before = on.source_metrics or evaluate(run.root, on.data, split=on.split, conf=on.conf, iou=on.iou,
+                                           progress=on.progress).coco
+    after = evaluate(run.root, on.data, split=on.split, artifact=artifact, conf=on.conf, iou=on.iou,
+                     precision=precision, progress=on.progress)
+    gate = check_gate(before, after.coco, max_overall_drop=on.max_drop, max_class_drop=on.max_class_drop)
+    if on.interval:
+        gate = replace(gate, delta_interval=_paired(run, on.data, on.split, artifact))
+    return (artifact if gate.passed else _refuse(run, artifact)), gate
+
+
+def _judge(run: RunDir, artifact: Path, chosen: GateResult, on: _Scoring) -> tuple[Path, GateResult]:
+    """Gate the artifact auto chose on val once on ``on.split``; its record keeps the val change it was chosen
     by. One that val refused is returned as it is, refused."""
     if not chosen.passed:
         return artifact, chosen
-    conf, iou = limits["conf"], limits["iou"]
-    before = source_metrics or evaluate(run.root, split_data, split=split, conf=conf, iou=iou, progress=progress).coco
-    after = evaluate(run.root, split_data, split=split, artifact=artifact, conf=conf, iou=iou,
-                     precision=chosen.precision, progress=progress)
-    gate = check_gate(before, after.coco, max_overall_drop=limits["max_drop"], max_class_drop=limits["max_class_drop"])
-    interval = _paired(run, split_data, split, artifact) if limits["interval"] else None
-    if not gate.passed:
-        artifact = _refuse(run, artifact)
+    artifact, gate = _gated(run, artifact, chosen.precision, on)
     judged = replace(chosen, passed=gate.passed, overall_delta=gate.overall_delta, class_deltas=gate.class_deltas,
                      reasons=gate.reasons, source_map50_95=gate.source_map50_95,
-                     artifact_map50_95=gate.artifact_map50_95, artifact=str(artifact), split=split,
-                     chosen_on=chosen.split, chosen_delta=chosen.overall_delta, delta_interval=interval)
+                     artifact_map50_95=gate.artifact_map50_95, artifact=str(artifact), split=on.split,
+                     chosen_on=chosen.split, chosen_delta=chosen.overall_delta, delta_interval=gate.delta_interval)
     run.write_gate(artifact, judged)
     return artifact, judged
 

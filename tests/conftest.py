@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,18 +125,17 @@ def tiny_trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def learned_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run that has learned something (val mAP50-95 about 0.46; frozen ImageNet backbone, 25 epochs at 160 px on
-    150 generated images, about 45 s): for tests that compare accuracies, where a near-zero mAP would prove
-    nothing. Trained in bf16 where the CPU has it natively: its exports show a bf16-trained model exports and
-    passes the gate like an fp32 one. Emulated bf16 on an AVX2-only CPU made it over ten times slower, so
-    there it trains in fp32."""
-    from novadet import split, train
-    from novadet.engines.cpu import native_bf16
-
-    root = tmp_path_factory.mktemp("learned")
-    make_dataset(root / "data", num_images=150, image_size=(160, 120), seed=8)
-    split(root / "data", root / "split", seed=0)
-    train(root / "split", root / "run", TrainConfig(epochs=25, imgsz=160, batch=8, device="cpu",
-                                                    precision="bf16" if native_bf16() else "fp32"))
-    return root / "run"
+def learned_run(fast_demo: FastDemo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run that has learned something: the fast demo's training (frozen ImageNet backbone, 25 epochs at 160 px
+    on 150 generated images; val mAP50-95 about 0.5), copied without its evaluations and exports, for tests
+    that compare accuracies, where a near-zero mAP would prove nothing. One training serves both: a second
+    one like it cost 141 s of a 2-core CI run. Trained in bf16 where the CPU has it natively (precision auto),
+    so its exports show a bf16-trained model exports and passes the gate like an fp32 one."""
+    folder, _, done = fast_demo
+    assert done.returncode == 0, done.stderr[-2000:]
+    demo, copy = RunDir(folder / "run-fast"), RunDir(tmp_path_factory.mktemp("learned") / "run")
+    for path in demo.training_outputs():
+        target = copy.root / path.relative_to(demo.root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
+    return copy.root

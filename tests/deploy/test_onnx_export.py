@@ -39,8 +39,8 @@ def _each_found(a: Detections, b: Detections, min_conf: float, box_px: float, sc
 
 
 def _images(run_dir: Path, count: int) -> list[np.ndarray]:
-    files = sorted((run_dir.parent / "data" / "images").iterdir())[:count]
-    return [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    val = read_split(RunDir(run_dir).read_train_record().split_dir).val
+    return [np.asarray(Image.open(val.image_path(r)).convert("RGB")) for r in val.records[:count]]
 
 
 def test_onnx_matches_torch(learned_run: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from novadet import ExportTarget, RunDir, export
 from novadet.core.reports import CocoMetrics
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, ValMetric, float_layers
+from novadet.engines.ultralytics.engine import QAT_TAG, UltralyticsEngine
 from novadet.errors import ConfigError
 
 
@@ -64,19 +65,27 @@ def test_auto_stops_at_the_first_accepted_artifact(learned_run: Path, monkeypatc
         shutil.copytree(run.refused_dir / "best_int8_openvino_model", out, dirs_exist_ok=True)
         return AccuracyAwareResult(out, ("x",), 10)
 
+    def qat_stand_in(self: object, run: RunDir, split: object, **kwargs: object) -> Path:
+        """QAT itself is tested in test_qat (its epoch here cost 50 s of CI): a copy of PTQ's, under QAT's name."""
+        tried.append("qat")
+        out = run.artifact("openvino", QAT_TAG)
+        shutil.copytree(run.refused_dir / "best_int8_openvino_model", out, dirs_exist_ok=True)
+        return out
+
     def timing(run: RunDir, artifact: Path, image: Path, precision: str) -> float:
         """Latency is tested in test_auto_int8; here INT8 is faster than the float export it is timed against."""
         return 10.0 if artifact.name == "best_openvino_model" else 5.0
 
     monkeypatch.setattr(module, "accuracy_aware_openvino", stand_in)
     monkeypatch.setattr(module, "latency_ms", timing)
+    monkeypatch.setattr(UltralyticsEngine, "train_int8", qat_stand_in)
     artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto"), split="val", calib_images=40,
                             max_drop=5, max_class_drop=15)  # PTQ loses far less here
     assert gate.passed and gate.int8 == "ptq" and artifact.name == "best_int8_openvino_model" and tried == []
     assert run.read_gate(artifact) == gate and (gate.p50_ms, gate.float_p50_ms) == (5.0, 10.0)
     artifact, gate = export(learned_run, ExportTarget("openvino", int8="auto", qat_epochs=1), split="val",
                             calib_images=40, max_drop=5, max_class_drop=-3)  # every class must gain 3 points
-    assert tried == ["accuracy-aware"] and gate.int8 == "qat" and not gate.passed  # refused, so QAT came last
+    assert tried == ["accuracy-aware", "qat"] and gate.int8 == "qat" and not gate.passed  # all refused: QAT last
     for tried_first in ("best_int8_openvino_model", "best_int8aa_openvino_model"):
         record = run.read_gate(run.refused_dir / tried_first)
         assert record is not None and not record.passed  # what auto tried before stays on record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,20 @@ def test_drift_cli_and_bad_input(learned_run: Path, tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["drift", str(learned_run), str(same), "--reference", "holdout"])
     assert bad.exit_code == 2 and "not train, val, test or a folder" in bad.stderr
 
+
+
+def test_a_byte_copy_of_the_test_images_raises_no_alarm_against_val(learned_run: Path, tmp_path: Path) -> None:
+    """The default reference (val) and the test images are both unseen by the model, which trained the fast
+    demo's full 25 epochs (not a 2-epoch model): copies of the test images are no shift, at 10 images and
+    at all of them (the fast demo's test split holds 19)."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(learned_run, run_dir, symlinks=True)  # its drift folders stay out of the shared run
+    test = read_split(RunDir(run_dir).read_train_record().split_dir).test  # type: ignore[arg-type]
+    for count in (10, len(test)):
+        same = tmp_path / f"same-{count}"
+        same.mkdir()
+        for r in test.records[:count]:
+            (same / Path(r.path).name).write_bytes(test.image_path(r).read_bytes())
+        report = drift(run_dir, same)
+        assert report.reference.startswith("val split") and report.production_images == count
+        assert not report.shifted, [(s.name, s.p_value) for s in report.aspects if s.shifted]

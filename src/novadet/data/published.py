@@ -39,7 +39,8 @@ def published_assignment(dataset: DetectionDataset, groups: Sequence[Sequence[in
     if filled:
         train = [i for i, s in enumerate(source) if s == "train"]
         part = dataset.with_records([dataset.records[i] for i in train])
-        inside = [[train.index(i) for i in g if i in train] for g in groups]
+        position = {i: k for k, i in enumerate(train)}
+        inside = [[position[i] for i in g if i in position] for g in groups]
         unit_of, counts = unit_counts(part, [g for g in inside if len(g) > 1])
         shares = np.array([ratios[0], *(ratios[names.index(n)] for n in filled)], dtype=np.float64)
         chosen = stratified_assign(counts, np.bincount(unit_of), (shares / shares.sum()).tolist(), seed)[unit_of]

@@ -66,7 +66,7 @@ def test_auto_stops_at_the_first_accepted_artifact(learned_run: Path, monkeypatc
         return AccuracyAwareResult(out, ("x",), 10)
 
     def qat_stand_in(self: object, run: RunDir, split: object, **kwargs: object) -> Path:
-        """QAT itself is tested in test_qat (its epoch here cost 50 s of CI): a copy of PTQ's, under QAT's name."""
+        """QAT itself is tested in test_qat (here it made this test 120 s, not 42): PTQ's copy, under QAT's name."""
         tried.append("qat")
         out = run.artifact("openvino", QAT_TAG)
         shutil.copytree(run.refused_dir / "best_int8_openvino_model", out, dirs_exist_ok=True)
@@ -95,7 +95,7 @@ def test_onnx_accuracy_aware_keeps_the_noisiest_convolutions_in_float_when_the_l
         learned_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import novadet.deploy.onnx_accuracy_aware as search
 
-    monkeypatch.setattr(search, "ROUNDS", (1, 4))  # three quantisations show the search; its six cost 40 s of CI
+    monkeypatch.setattr(search, "ROUNDS", (1, 4))  # three quantisations show the search; seven took 36 s more
     run_dir = tmp_path / "run"
     shutil.copytree(learned_run, run_dir, symlinks=True)
     loose, gate = export(run_dir, ExportTarget("onnx", int8="accuracy-aware"), split="val", calib_images=40,

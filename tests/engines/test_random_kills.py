@@ -18,7 +18,7 @@ import torch
 from novadet import RunDir, resume, split
 from novadet.data.synthetic import make_dataset
 
-KILLS = 12  # every third during a checkpoint save; twenty cost 45 s more of a 2-core CI run
+KILLS = 12  # every third during a checkpoint save; twenty took 106 s, twelve 60 (2-core EPYC)
 EPOCHS = 40
 _SCRIPT = """
 import sys

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from novadet import RunDir, drift, read_split
 from novadet.cli import app
+from novadet.core.dataset import DetectionDataset
 from novadet.monitor import compare as compare_module
 from novadet.monitor.compare import calibrate
 from novadet.monitor.drift import assess, estimate_map
@@ -98,10 +99,7 @@ def test_drift_on_darker_production_images(learned_run: Path, tmp_path: Path) ->
 
 def test_drift_cli_and_bad_input(learned_run: Path, tmp_path: Path) -> None:
     data = read_split(RunDir(learned_run).read_train_record().split_dir)  # type: ignore[arg-type]
-    same = tmp_path / "same"
-    same.mkdir()
-    for r in data.test.records:
-        (same / Path(r.path).name).write_bytes(data.test.image_path(r).read_bytes())
+    same = _copies(data.test, tmp_path / "same", len(data.test))
     result = CliRunner().invoke(app, ["drift", str(learned_run), str(same), "--json", str(tmp_path / "d.json")])
     assert result.exit_code == 0, result.output
     assert "Drift" in result.stdout and json.loads((tmp_path / "d.json").read_text())["production_images"] == len(
@@ -114,6 +112,13 @@ def test_drift_cli_and_bad_input(learned_run: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "not train, val, test or a folder" in bad.stderr
 
 
+def _copies(part: DetectionDataset, folder: Path, count: int) -> Path:
+    """``folder`` holding byte-for-byte copies of ``part``'s first ``count`` images."""
+    folder.mkdir()
+    for r in part.records[:count]:
+        (folder / Path(r.path).name).write_bytes(part.image_path(r).read_bytes())
+    return folder
+
 
 def test_a_byte_copy_of_the_test_images_raises_no_alarm_against_val(learned_run: Path, tmp_path: Path) -> None:
     """The default reference (val) and the test images are both unseen by the model, which trained the fast
@@ -123,10 +128,6 @@ def test_a_byte_copy_of_the_test_images_raises_no_alarm_against_val(learned_run:
     shutil.copytree(learned_run, run_dir, symlinks=True)  # its drift folders stay out of the shared run
     test = read_split(RunDir(run_dir).read_train_record().split_dir).test  # type: ignore[arg-type]
     for count in (10, len(test)):
-        same = tmp_path / f"same-{count}"
-        same.mkdir()
-        for r in test.records[:count]:
-            (same / Path(r.path).name).write_bytes(test.image_path(r).read_bytes())
-        report = drift(run_dir, same)
+        report = drift(run_dir, _copies(test, tmp_path / f"same-{count}", count))
         assert report.reference.startswith("val split") and report.production_images == count
         assert not report.shifted, [(s.name, s.p_value) for s in report.aspects if s.shifted]

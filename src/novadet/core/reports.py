@@ -388,3 +388,4 @@ class SufficiencyReport(Record):
     best_class: str | None  # the class whose next labelled boxes buy the most AP each
     backtest: Backtest | None
     seconds: float
+    band_covers: str = ""  # what the P10-P90 bands account for, in words

@@ -8,9 +8,11 @@ alone under-estimates the data needed):
 - ``arctan``: ``y = a * 2/pi * arctan(b * n**c)``.
 
 ``fit_classes`` fits one curve per class that share the rate ``c`` (one curve per class over-fits a handful
-of points). Each point carries its standard error (from seeds and resampled test images); the fit's
-parameter covariance, sampled, gives P10/P50/P90 bands for the accuracy at any size and for the size a target
-needs. On synthetic curves those bands hold the truth in about 90% of draws where refitting resampled
+of points). Each point carries its standard error (from seeds and resampled test images), or the points
+together their covariance: points scored on one test set share its luck, and a fit that took them as
+independent would average that away (generalised least squares keeps it, in the ceiling's variance). The
+fit's parameter covariance, sampled, gives P10/P50/P90 bands for the accuracy at any size and for the size a
+target needs. On synthetic curves those bands hold the truth in about 90% of draws where refitting resampled
 replicates held it in 65-72% (tests/evaluate/test_curves.py).
 """
 
@@ -84,7 +86,7 @@ class Fit:
         """``count`` parameter vectors drawn from the fit's Gaussian, kept inside the form's bounds."""
         rng = np.random.default_rng(seed)
         c = self.curve
-        params = rng.multivariate_normal([c.a, c.b, c.c], _psd(self.covariance), count)
+        params = rng.multivariate_normal([c.a, c.b, c.c], psd(self.covariance), count)
         lo, hi = _BOUNDS[c.form]
         return np.clip(params, lo, hi)
 
@@ -118,7 +120,7 @@ def _first_at(grid: FloatArray, y: FloatArray, target: float) -> float:
     return float(grid[hits[0]]) if hits.size else math.inf
 
 
-def _psd(cov: FloatArray) -> FloatArray:
+def psd(cov: FloatArray) -> FloatArray:
     """``cov`` made finite and positive semi-definite (a parameter pinned at a bound has no variance)."""
     cov = np.nan_to_num(np.asarray(cov, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     cov = (cov + cov.T) / 2
@@ -144,12 +146,13 @@ def mean_and_error(replicates: Sequence[Sequence[float]], pool_below: int = 10) 
     return means, np.sqrt(variance / counts)
 
 
-def fit_form(n: Numbers, y: Numbers, form: str, se: Numbers | None = None) -> Fit:
-    """Weighted least-squares fit of one form to points ``(n, y)`` with standard errors ``se`` (n > 0)."""
+def fit_form(n: Numbers, y: Numbers, form: str, se: Numbers | FloatArray | None = None) -> Fit:
+    """Weighted least-squares fit of one form to points ``(n, y)`` (n > 0) with standard errors ``se``, or with
+    ``se`` the points' covariance matrix (generalised least squares)."""
     from scipy.optimize import OptimizeWarning, curve_fit
 
     x, v = np.asarray(n, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    sigma = None if se is None else np.maximum(np.asarray(se, dtype=np.float64), 1e-4)
+    sigma = None if se is None else _floored(np.asarray(se, dtype=np.float64))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OptimizeWarning)
         params, cov = curve_fit(FORMS[form], x, v, p0=_start(form, v), bounds=_BOUNDS[form], sigma=sigma,
@@ -158,12 +161,29 @@ def fit_form(n: Numbers, y: Numbers, form: str, se: Numbers | None = None) -> Fi
     return Fit(Curve(form, a, b, c, n_max=float(x.max())), cov)
 
 
+def _floored(sigma: FloatArray) -> FloatArray:
+    """Standard errors, or a covariance's diagonal, kept at or above 1e-4 so that no point weighs infinitely."""
+    if sigma.ndim == 1:
+        return np.maximum(sigma, 1e-4)
+    return sigma + np.diag(np.maximum(1e-8 - np.diag(sigma), 0.0))
+
+
+def _whitener(sigma: FloatArray) -> FloatArray:
+    """The matrix that turns residuals with errors ``sigma`` (standard errors or covariance) into independent
+    unit-variance ones."""
+    sigma = _floored(sigma)
+    if sigma.ndim == 1:
+        return np.diag(1 / sigma)
+    out: FloatArray = np.linalg.inv(np.linalg.cholesky(psd(sigma) + 1e-12 * np.eye(len(sigma))))
+    return out
+
+
 def _start(form: str, y: FloatArray) -> tuple[float, float, float]:
     _, b, c = _START[form]
     return min(max(float(y.max()) * 1.1, 0.05), 0.99), b, c
 
 
-def fit_curve(n: Numbers, y: Numbers, se: Numbers | None = None,
+def fit_curve(n: Numbers, y: Numbers, se: Numbers | FloatArray | None = None,
               forms: Sequence[str] = tuple(FORMS)) -> Fit:
     """The form with the smallest leave-one-out error (the power law where there are under 4 points)."""
     if len(n) < 3:
@@ -194,17 +214,18 @@ def loo_error(n: Numbers, y: Numbers, form: str) -> float:
 
 
 def fit_classes(n: FloatArray, y: FloatArray, se: FloatArray, form: str = "power") -> tuple[Fit, ...]:
-    """One curve per class with a shared rate ``c``: ``n``, ``y`` and ``se`` are (classes, points)."""
+    """One curve per class with a shared rate ``c``: ``n``, ``y`` and ``se`` are (classes, points), or ``se`` is
+    each class's covariance over its points (classes, points, points)."""
     from scipy.optimize import least_squares
 
     k = n.shape[0]
     lo, hi = _BOUNDS[form]
     x0 = [v for i in range(k) for v in _start(form, y[i])[:2]] + [_START[form][2]]
     bounds = ([v for _ in range(k) for v in lo[:2]] + [lo[2]], [v for _ in range(k) for v in hi[:2]] + [hi[2]])
-    weight = 1 / np.maximum(se, 1e-4)
+    whiten = [_whitener(np.asarray(s, dtype=np.float64)) for s in se]
 
     def residuals(p: FloatArray) -> FloatArray:
-        return np.concatenate([(FORMS[form](n[i], p[2 * i], p[2 * i + 1], p[-1]) - y[i]) * weight[i]
+        return np.concatenate([whiten[i] @ (FORMS[form](n[i], p[2 * i], p[2 * i + 1], p[-1]) - y[i])
                                for i in range(k)])
 
     result = least_squares(residuals, x0, bounds=bounds)

@@ -1,8 +1,8 @@
 """From learning-curve points to answers: how much more data each class needs, in numbers and in words.
 
 Overall mAP50-95 is fitted against training images, each class's AP against that class's training instances
-(the classes share one rate). A point's standard error combines its spread over resampled test images and over
-seeds; the curves module turns fits into P10/P50/P90 bands.
+(the classes share one rate). The points' covariance combines their spread over resampled test images (shared:
+they are scored on one test set) and over seeds; the curves module turns fits into P10/P50/P90 bands.
 """
 
 from __future__ import annotations
@@ -14,42 +14,82 @@ from dataclasses import dataclass
 import numpy as np
 
 from novadet.core.reports import Backtest, CurvePoint, DataNeed, Estimate
-from novadet.evaluate.curves import Fit, fit_classes, fit_curve, mean_and_error
+from novadet.evaluate.curves import Fit, fit_classes, fit_curve, mean_and_error, psd
 
 ALL = "all"
 FLOOR = 0.02  # a subset scoring below this did not learn with the recipe: it says nothing about data
 MISFIT = 0.05  # a fit further than this (and 3 standard errors) from the largest subset's score is no fit
+# Seed-to-seed SD of test mAP50-95 where one seed cannot measure it: BCCD's 12-epoch trainings spread 0.315-0.356
+# over 3 seeds (SD 0.02), the whole split at the default recipe 0.571-0.579; subsets train on less, so the larger.
+SEED_SD = 0.02
 
 
 @dataclass(frozen=True)
 class Series:
-    """One curve's points: size ``n``, mean score ``y`` and its standard error ``se``, per fraction."""
+    """One curve's points: size ``n``, mean score ``y``, its standard error ``se`` and, where known, the points'
+    covariance ``cov`` (the diagonal is ``se**2``), per fraction."""
 
     n: np.ndarray
     y: np.ndarray
     se: np.ndarray
+    cov: np.ndarray | None = None
+
+    @property
+    def errors(self) -> np.ndarray:
+        """What a fit weighs the points by: their covariance where known, else their standard errors."""
+        return self.se if self.cov is None else self.cov
 
 
 def series(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]], name: str,
            fractions: Sequence[float]) -> Series | None:
-    """The points of ``name`` (ALL or a class) over ``fractions``; None if the class has no test boxes."""
-    n, y, var, seed_scores = [], [], [], []
+    """The points of ``name`` (ALL or a class) over ``fractions``; None if the class has no test boxes.
+
+    Their covariance adds two parts. The test set's: a seed's resampled test sets are the same images for
+    every subset, so the draws' covariance across subsets says how much of one test set's luck they share.
+    The seeds': measured over the seeds where there are several, else SEED_SD, independent per training.
+    """
+    n, y, seed_scores = [], [], []
+    seeds = sorted({p.seed for p in points})
     for f in fractions:
-        mine = [p for p in points if p.fraction == f]
+        mine = sorted((p for p in points if p.fraction == f), key=lambda p: p.seed)
         scores = [p.map50_95 if name == ALL else p.ap_per_class.get(name) for p in mine]
         if any(s is None for s in scores):
             return None
         values = [float(s) for s in scores if s is not None]
-        draws = [boot[(f, p.seed)][name] for p in mine]
-        spread = [float(np.var(d, ddof=1)) if len(d) > 1 else 0.0 for d in draws]
         n.append(mine[0].images if name == ALL else mine[0].instances[name])
         y.append(float(np.mean(values)))
-        var.append(float(np.mean(spread)) / len(mine))
         seed_scores.append(values)
+    # every seed is scored on the same test set, so averaging seeds does not average its luck away
+    test = sum(_draw_cov([boot[(f, seed)][name] for f in fractions]) for seed in seeds) / len(seeds)
     if min(len(s) for s in seed_scores) > 1:  # seed-to-seed spread, pooled over the fractions
-        _, seed_se = mean_and_error(seed_scores)
-        var = [a + b * b for a, b in zip(var, seed_se, strict=True)]
-    return Series(np.asarray(n, dtype=np.float64), np.asarray(y), np.sqrt(np.asarray(var)))
+        seed_var = mean_and_error(seed_scores)[1] ** 2
+    else:
+        seed_var = np.full(len(fractions), SEED_SD**2)
+    cov = psd(test + np.diag(seed_var))
+    return Series(np.asarray(n, dtype=np.float64), np.asarray(y), np.sqrt(np.diag(cov)), cov)
+
+
+def _draw_cov(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Covariance across subsets of one seed's scores on the same resampled test sets (NaN where a class had
+    no boxes in a draw: each pair over the draws both have)."""
+    draws = np.array([list(r)[:min(len(r) for r in rows)] for r in rows], dtype=np.float64)
+    ok = np.isfinite(draws)
+    cov = np.zeros((len(rows), len(rows)))
+    for i in range(len(rows)):
+        for j in range(i, len(rows)):
+            both = ok[i] & ok[j]
+            if both.sum() > 1:
+                cov[i, j] = cov[j, i] = np.cov(draws[i, both], draws[j, both])[0, 1]
+    return cov
+
+
+def covers(seeds: int, resamples: int) -> str:
+    """What the bands cover, in words, for a report."""
+    spread = (f"the seed-to-seed spread over {seeds} seeds" if seeds > 1 else
+              f"a seed-to-seed spread of {SEED_SD} mAP (one seed here; measured on BCCD, bench/RESULTS.md: "
+              "--seeds 2 or more measures it)")
+    return (f"the bands cover the test set's spread over {resamples} resampled test sets, shared by every subset "
+            f"as they are scored on the same images, and {spread}; not a different kind of image")
 
 
 @dataclass(frozen=True)
@@ -62,7 +102,8 @@ class Fitted:
 
 
 def _sliced(data: Series, start: int) -> Series:
-    return Series(data.n[start:], data.y[start:], data.se[start:])
+    cov = None if data.cov is None else data.cov[start:, start:]
+    return Series(data.n[start:], data.y[start:], data.se[start:], cov)
 
 
 def _checked(data: Series, fit: Fit) -> Fitted:
@@ -138,9 +179,9 @@ def fit_all(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str
                    "this recipe), too few points are left for a curve: use larger fractions or train longer")
         return {name: Fitted(data, None, problem) for name, data in [(ALL, overall), *kept]}
     used = _sliced(overall, start)
-    out = {ALL: _checked(overall, fit_curve(used.n, used.y, used.se))}
+    out = {ALL: _checked(overall, fit_curve(used.n, used.y, used.errors))}
     if kept:
-        stack = [np.stack([getattr(_sliced(s, start), k) for _, s in kept]) for k in ("n", "y", "se")]
+        stack = [np.stack([getattr(_sliced(s, start), k) for _, s in kept]) for k in ("n", "y", "errors")]
         overall_fit = out[ALL].fit
         form = overall_fit.curve.form if overall_fit is not None else "power"
         fits = fit_classes(stack[0], stack[1], stack[2], form=form)

@@ -31,7 +31,7 @@ from novadet.engines.runtimes import load_model
 from novadet.engines.train import train
 from novadet.errors import ConfigError
 from novadet.evaluate.intervals import resampled
-from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, fit_all
+from novadet.evaluate.needs import ALL, Fitted, answer, backtest, best_class, covers, fit_all
 from novadet.metrics.coco import coco_metrics
 
 DEFAULT_BUDGET_MINUTES = 30.0
@@ -84,6 +84,7 @@ def sufficiency(run_dir: str | Path, data: SplitDataset | str | Path | None = No
     report = SufficiencyReport(fractions=fractions, seeds=plan.seeds, epochs=plan.epochs, cut=plan.cut,
                                points=tuple(points), overall=overall, classes=classes, best_class=best_class(classes),
                                backtest=backtest(points, boot, fractions, fits),
+                               band_covers=covers(len(plan.seeds), BOOTSTRAP),
                                seconds=time.perf_counter() - start)
     run.write_sufficiency(report)
     write_bytes(run.sufficiency_plot, plot(report, fits))
@@ -173,9 +174,8 @@ def _score(test: DetectionDataset, predictions: Sequence[Detections], subset: De
     spread: dict[str, list[float]] = {name: [] for name in (ALL, *names)}
     for draw in resampled(test, [predictions], resamples=BOOTSTRAP, seed=seed)[0]:
         spread[ALL].append(draw.map50_95)
-        for name, ap in draw.ap_per_class.items():
-            if ap is not None:
-                spread[name].append(ap)
+        for name, ap in draw.ap_per_class.items():  # NaN keeps the draws of every subset aligned
+            spread[name].append(math.nan if ap is None else ap)
     return point, spread
 
 

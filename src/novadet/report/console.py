@@ -237,6 +237,14 @@ def sufficiency_view(report: SufficiencyReport) -> Iterator[RenderableType]:
                        "curves", style="dim")
 
 
+def _free(report: SufficiencyReport) -> str:
+    """A caveat when the backtest fitted as many points as the curve has parameters."""
+    assert report.backtest is not None
+    fitted = sum(f <= report.backtest.fit_up_to for f in report.fractions)
+    return (f" (through {fitted} points the 3-parameter curve passes exactly: this tests how it extrapolates, "
+            "not its form)") if fitted <= 3 else ""
+
+
 TOP_TRIALS = 5
 
 

@@ -163,9 +163,9 @@ def fit_form(n: Numbers, y: Numbers, form: str, se: Numbers | FloatArray | None 
 
 def _floored(sigma: FloatArray) -> FloatArray:
     """Standard errors, or a covariance's diagonal, kept at or above 1e-4 so that no point weighs infinitely."""
-    if sigma.ndim == 1:
-        return np.maximum(sigma, 1e-4)
-    return sigma + np.diag(np.maximum(1e-8 - np.diag(sigma), 0.0))
+    out: FloatArray = np.maximum(sigma, 1e-4) if sigma.ndim == 1 else \
+        sigma + np.diag(np.maximum(1e-8 - np.diag(sigma), 0.0))
+    return out
 
 
 def _whitener(sigma: FloatArray) -> FloatArray:

@@ -49,6 +49,7 @@ def main() -> None:
             assert est.p10 is not None and est.p50 is not None and est.p90 is not None
             print(f"| {name} | {est.p50:.3f} ({est.p10:.3f}-{est.p90:.3f}) | {truth:.3f} | {est.p50 - truth:+.3f} | "
                   f"{'yes' if est.p10 <= truth <= est.p90 else 'no'} |")
+    print(f"\nBands: {report.band_covers}.")
 
 
 if __name__ == "__main__":

@@ -13,13 +13,25 @@ from novadet.data.split_folder import read_split
 from novadet.errors import ConfigError
 
 
+def _copy(run: Path, tmp_path: Path) -> Path:
+    """A copy of ``run``, so that a QAT checkpoint and artifacts touch no other test's run."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    (copy / "engine" / "qat.pt").unlink(missing_ok=True)  # another test's QAT of the same run, if any
+    return copy
+
+
 @pytest.fixture
 def qat_run(learned_run: Path, tmp_path: Path) -> Path:
-    """A copy of the learned run, so that a QAT checkpoint and artifacts touch no other test's run."""
-    copy = tmp_path / "run"
-    shutil.copytree(learned_run, copy, symlinks=True)
-    (copy / "engine" / "qat.pt").unlink(missing_ok=True)  # another test's QAT of the learned run, if any
-    return copy
+    """The learned run's copy: for what QAT keeps of a model's accuracy."""
+    return _copy(learned_run, tmp_path)
+
+
+@pytest.fixture
+def qat_tiny(tiny_trained_run: Path, tmp_path: Path) -> Path:
+    """The tiny run's copy: for the mechanics, where the val score is scripted (40 images at 64 px: each QAT
+    epoch is a fraction of the learned run's 150 at 160 px)."""
+    return _copy(tiny_trained_run, tmp_path)
 
 
 def test_qat_makes_a_gated_int8_openvino_artifact(qat_run: Path) -> None:
@@ -61,14 +73,14 @@ def _continue_twice(root: Path) -> list[tuple[int, int, float, bool]]:
     return seen
 
 
-def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_run: Path) -> None:
+def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_tiny: Path) -> None:
     import multiprocessing
 
     from novadet.engines.ultralytics.engine import _answer
 
     context = multiprocessing.get_context("spawn")  # not a Pool: its daemonic workers cannot start data loaders
     answer = context.SimpleQueue()
-    child = context.Process(target=_answer, args=(answer, _continue_twice, qat_run))
+    child = context.Process(target=_answer, args=(answer, _continue_twice, qat_tiny))
     child.start()
     child.join()
     seen, error = answer.get()
@@ -77,15 +89,15 @@ def test_qat_continues_from_its_last_epoch_and_keeps_the_best_by_val(qat_run: Pa
     assert seen[1] == (2, 1, 0.50, True)  # epoch 2 scored worse: the best stays epoch 1's, its weights differ
 
 
-def test_auto_skips_qat_where_the_engine_cannot_train_int8(qat_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_skips_qat_where_the_engine_cannot_train_int8(qat_tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import novadet.deploy.export as module
 
     class NoQat:
         name = "plain"
 
-    run = RunDir(qat_run)
+    run = RunDir(qat_tiny)
     assert module._methods(run, ExportTarget("openvino", int8="auto")) == ["ptq", "accuracy-aware", "qat"]
     monkeypatch.setattr(module, "engine_for", lambda run: NoQat())
     assert module._methods(run, ExportTarget("openvino", int8="auto")) == ["ptq", "accuracy-aware"]
     with pytest.raises(ConfigError, match="the plain engine has no quantization-aware training"):
-        export(qat_run, ExportTarget("openvino", int8="qat"), split="val")
+        export(qat_tiny, ExportTarget("openvino", int8="qat"), split="val")

@@ -7,6 +7,7 @@ folder, trains on it with Ultralytics' DetectionTrainer (``trainer.py``), and re
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from importlib.metadata import version
@@ -36,6 +37,7 @@ from novadet.engines.weights import ResolvedWeights, given, resolve
 from novadet.errors import ConfigError, WeightsError, WorkerError
 
 environment.configure()  # before Ultralytics is first imported (lazily, below)
+NNCF_BUILD_TIMEOUT_S = 900
 
 # Ultralytics hyperparameters of each augmentation preset; "default" is Ultralytics' own.
 AUGMENT_PRESETS: dict[str, dict[str, float]] = {
@@ -263,6 +265,9 @@ def _answer(answer: Any, function: Any, *args: Any) -> None:
 def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: int, out_dir: Path | None,
                     progress: bool) -> Path:
     """:meth:`UltralyticsEngine.train_int8` in this process."""
+    # NNCF compiles its CPU quantisation kernels on first use, once per machine and torch version: about a minute
+    # on 2 cores, and past its 60 s limit when the machine is busy, which failed a QAT here (the user's value wins)
+    os.environ.setdefault("NNCF_EXTENSION_LOAD_TIMEOUT", str(NNCF_BUILD_TIMEOUT_S))
     from ultralytics.cfg import get_cfg
     from ultralytics.utils import DEFAULT_CFG
 

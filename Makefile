@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/audit_bench.py
 	$(BIN)/python bench/split_bench.py ../shared/data/bccd
 	$(BIN)/python bench/eval_bench.py
+	$(BIN)/python bench/interval_bench.py
 	$(BIN)/python bench/fuzz_formats.py --n 10000
 	$(BIN)/python bench/bccd_run.py --out bench/out/bccd-run
 	$(BIN)/python bench/predictor_overhead.py bench/out/bccd-run/run

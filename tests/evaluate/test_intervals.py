@@ -9,7 +9,7 @@ import numpy as np
 
 from novadet.core.dataset import DetectionDataset, ImageRecord
 from novadet.core.detections import Detections
-from novadet.evaluate.intervals import LEVEL, _top, paired_interval, score_interval
+from novadet.evaluate.intervals import LEVEL, paired_interval, score_interval
 from novadet.metrics.coco import coco_metrics
 
 
@@ -54,16 +54,3 @@ def test_the_paired_difference_is_tighter_than_the_unpaired_one() -> None:
     unpaired = 100 * np.hypot(one.half_width, two.half_width)  # independent scores' difference, in points
     assert paired.half_width < unpaired / 2, (paired, unpaired)
 
-
-def test_only_what_coco_counts_is_kept_per_class() -> None:
-    rng = np.random.default_rng(0)
-    dets = Detections(rng.uniform(0, 100, (300, 4)).astype(np.float32), rng.random(300).astype(np.float32),
-                      np.r_[np.zeros(250, np.int64), np.ones(50, np.int64)])
-    kept = _top(dets)
-    assert len(kept) == 150 and (kept.class_id == 1).sum() == 50  # class 1's 50 all stay
-    fixed = np.column_stack([dets.xyxy[:, :2], dets.xyxy[:, :2] + 20]).astype(np.float32)
-    dets = Detections(fixed, dets.confidence, dets.class_id)
-    truth = np.vstack([fixed[:3], fixed[-2:]]) + np.float32(1)  # boxes of both classes, each matched by one
-    record = ImageRecord("x.jpg", 128, 128, truth, np.array([0, 0, 0, 1, 1], np.int64))
-    data = DetectionDataset(Path("/x"), ("a", "b"), (record,))
-    assert coco_metrics(data, [_top(dets)]) == coco_metrics(data, [dets])  # the same metrics, less work

@@ -1,4 +1,4 @@
-"""Every COCO number equals pycocotools' to 1e-9."""
+"""Every COCO number equals pycocotools' to 1e-9, and so do the resampled copies' scores."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from novadet.core.reports import COCO_STAT_NAMES
 from novadet.data.formats.coco import to_coco
 from novadet.evaluate.reference import pycocotools_eval
 from novadet.metrics.coco import coco_metrics, coco_results
+from novadet.metrics.resampled import Resampler
 
 
 def _pycocotools(gt: DetectionDataset, preds: list[Detections]) -> tuple[list[float], list[float | None]]:
@@ -137,3 +138,51 @@ def test_matches_pycocotools_on_crowds_and_mask_areas(tmp_path: Path, seed: int)
                 "category_id": (3, 7)[row["category_id"] - 1]} for row in coco_results(ordered)]
     evaluator = pycocotools_eval(coco, results)  # the original file: its ids, crowds and areas
     assert [getattr(ours, n) for n in COCO_STAT_NAMES] == pytest.approx(list(evaluator.stats), abs=1e-9, rel=0)
+
+
+def _copied(gt: DetectionDataset, preds: list[Detections], pick: np.ndarray
+            ) -> tuple[DetectionDataset, list[Detections]]:
+    """The resampled copy itself: image ``pick[k]`` as the k-th record, under a name of its own."""
+    from dataclasses import replace
+
+    records = [replace(gt.records[i], path=f"{k}/{gt.records[i].path}") for k, i in enumerate(pick)]
+    return gt.with_records(records), [preds[i] for i in pick]
+
+
+def _assert_resamples_match(gt: DetectionDataset, preds: list[Detections], draws: int = 4) -> None:
+    resampler, rng = Resampler(gt, preds), np.random.default_rng(0)
+    for _ in range(draws):
+        pick = rng.integers(0, len(gt), len(gt))
+        ours, theirs = resampler.score(pick), coco_metrics(*_copied(gt, preds, pick))
+        assert ours.map50_95 == pytest.approx(theirs.map50_95, abs=1e-9, rel=0)
+        for name in gt.class_names:
+            mine, reference = ours.ap_per_class[name], theirs.ap_per_class[name]
+            assert (mine is None and reference is None) or mine == pytest.approx(reference, abs=1e-9, rel=0)
+
+
+@pytest.mark.parametrize(("seed", "images", "classes", "empty_every", "ties", "absent"), [
+    (1, 40, 3, 4, False, 0),  # images without predictions
+    (2, 60, 30, 0, False, 5),  # classes without ground truth: None in some copies
+    (4, 80, 10, 3, True, 2),  # score ties, within an image and across its repeats
+])
+def test_resampled_copies_score_as_coco_scores_the_copied_dataset(seed: int, images: int, classes: int,
+                                                                  empty_every: int, ties: bool, absent: int) -> None:
+    _assert_resamples_match(*_case(seed, images, classes, empty_every, ties, absent))
+
+
+def test_resampled_copies_match_on_crowds_mask_areas_and_over_100_detections_a_class(tmp_path: Path) -> None:
+    import json
+
+    from novadet.data.formats import read_dataset
+
+    coco, by_name = _coco_file_with_crowds(0, images=30)
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    for image in coco["images"]:
+        (tmp_path / str(image["file_name"])).write_bytes(b"")
+    gt = read_dataset(tmp_path)
+    preds = [by_name[Path(r.path).name] for r in gt.records]
+    rng = np.random.default_rng(1)  # one image with 250 detections of a class: COCO counts its 100 best
+    boxes = np.concatenate([gt.records[0].boxes[:1] + rng.normal(0, 3, (250, 4)), preds[0].xyxy]).astype(np.float32)
+    preds[0] = Detections(boxes, np.r_[rng.random(250), preds[0].confidence],
+                          np.r_[np.full(250, gt.records[0].classes[0]), preds[0].class_id])
+    _assert_resamples_match(gt, preds)

@@ -46,6 +46,16 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+def cpu_model() -> str:
+    """The CPU's model name, where the platform says (Linux's ``model name``); else the architecture."""
+    import platform
+
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text(encoding="utf-8", errors="replace").splitlines() if info.is_file() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.machine()
+
+
 def native_bf16() -> bool:
     """Does this CPU compute bf16 natively?"""
     return bool(BF16_FLAGS & cpu_flags())

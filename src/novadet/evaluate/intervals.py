@@ -9,35 +9,30 @@ difference is narrower than either score's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from novadet.core.dataset import DetectionDataset
 from novadet.core.detections import Detections
-from novadet.core.reports import CocoMetrics, Interval
-from novadet.metrics.coco import coco_metrics
+from novadet.core.reports import Interval
+from novadet.metrics.resampled import DrawScore, Resampler
 
 RESAMPLES = 100  # resampled test sets; the interval's ends move by about 0.005 mAP between seeds at 100
 LEVEL = 0.9
-_MAX_DETS = 100  # COCO's AP counts each image's 100 most confident of a class; the rest cost time only
 
 
 def resampled(ground_truth: DetectionDataset, prediction_sets: Sequence[Sequence[Detections]], *,
-              resamples: int = RESAMPLES, seed: int = 0) -> list[list[CocoMetrics]]:
-    """Each prediction set's metrics on the same ``resamples`` resampled copies of ``ground_truth``'s images
+              resamples: int = RESAMPLES, seed: int = 0) -> list[list[DrawScore]]:
+    """Each prediction set's scores on the same ``resamples`` resampled copies of ``ground_truth``'s images
     (drawn with replacement, the draw ``seed`` fixes)."""
-    sets = [[_top(d) for d in predictions] for predictions in prediction_sets]
+    scorers = [Resampler(ground_truth, list(predictions)) for predictions in prediction_sets]
     rng = np.random.default_rng(seed)
-    out: list[list[CocoMetrics]] = [[] for _ in sets]
+    out: list[list[DrawScore]] = [[] for _ in scorers]
     for _ in range(resamples):
         pick = rng.integers(0, len(ground_truth), len(ground_truth))
-        records = [replace(ground_truth.records[i], path=f"{k}/{ground_truth.records[i].path}")
-                   for k, i in enumerate(pick)]
-        drawn = ground_truth.with_records(records)
-        for scores, predictions in zip(out, sets, strict=True):
-            scores.append(coco_metrics(drawn, [predictions[i] for i in pick]))
+        for scores, scorer in zip(out, scorers, strict=True):
+            scores.append(scorer.score(pick))
     return out
 
 
@@ -62,14 +57,3 @@ def _interval(values: npt.NDArray[np.float64], resamples: int, images: int) -> I
     low, high = np.percentile(values, [tail, 100 - tail])
     return Interval(low=float(low), high=float(high), level=LEVEL, resamples=resamples, images=images)
 
-
-def _top(dets: Detections) -> Detections:
-    """Each class's ``_MAX_DETS`` most confident detections: all that COCO's AP (per image and class) counts."""
-    if len(dets) <= _MAX_DETS:
-        return dets
-    order = np.argsort(-dets.confidence, kind="stable")
-    rank = np.empty(len(order), np.int64)
-    for cls in np.unique(dets.class_id):
-        mine = order[dets.class_id[order] == cls]
-        rank[mine] = np.arange(len(mine))
-    return dets[np.sort(np.flatnonzero(rank < _MAX_DETS))]

@@ -49,6 +49,8 @@ def main() -> None:
             assert est.p10 is not None and est.p50 is not None and est.p90 is not None
             print(f"| {name} | {est.p50:.3f} ({est.p10:.3f}-{est.p90:.3f}) | {truth:.3f} | {est.p50 - truth:+.3f} | "
                   f"{'yes' if est.p10 <= truth <= est.p90 else 'no'} |")
+        for name, why in bt.unfitted.items():
+            print(f"| {name} | no estimate: {why} | {bt.measured[name]:.3f} | - | - |")
     print(f"\nBands: {report.band_covers}.")
 
 

@@ -104,7 +104,21 @@ def test_rising_scores_that_run_the_ceiling_to_its_bound_get_no_estimate_never_z
     answer = need(ALL, "images", small, 0.6)
     assert answer.verdict == "unfitted" and "no estimate" in answer.sentence and answer.needed.p50 is None
     tested = backtest(points, boot, FRACTIONS, fit_all(points, boot, FRACTIONS, ["c"]))
-    assert tested is None or all(e.p50 is None or e.p50 > 0.3 for e in tested.predicted.values())
+    assert tested is not None and not tested.predicted and "still rise" in tested.unfitted[ALL]
+    assert tested.measured[ALL] == 0.581  # the row the report shows says why there is no estimate
+
+
+def test_a_class_still_at_zero_on_the_fitted_subsets_gets_no_estimate_not_a_zero_prediction() -> None:
+    """BCCD's Platelets at the default recipe: AP 0 at 12.5-50% of the images, 0.16 and 0.30 above; the
+    backtest's curve through the three zeros 'predicted' 0.000 (P10-P90 0.000-0.019) for all of them."""
+    points, boot = [], {}
+    for f, n, score, ap in zip(FRACTIONS, N, TRUTH(N).tolist(), [0.0, 0.0, 0.0, 0.16, 0.30], strict=True):
+        points.append(CurvePoint(fraction=f, seed=0, images=int(n), instances={"c": int(n)}, map50_95=score,
+                                 map50=score, ap_per_class={"c": ap}, train_s=1.0))
+        boot[(f, 0)] = {ALL: [score - 0.01, score + 0.01], "c": [ap, ap + 0.02 * (ap > 0)]}
+    tested = backtest(points, boot, FRACTIONS, fit_all(points, boot, FRACTIONS, ["c"]))
+    assert tested is not None and ALL in tested.predicted
+    assert "c" not in tested.predicted and "stay under" in tested.unfitted["c"]
 
 
 def _simulated(rng: np.random.Generator, test_sd: float, seed_sd: float) -> tuple[list[CurvePoint], dict]:

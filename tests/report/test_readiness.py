@@ -6,10 +6,10 @@ import numpy as np
 from rich.console import Console
 
 from novadet.core.findings import Finding, Severity
-from novadet.core.reports import AuditReport, ClassStats, DataNeed, Estimate, SufficiencyReport
+from novadet.core.reports import AuditReport, Backtest, ClassStats, DataNeed, Estimate, SufficiencyReport
 from novadet.evaluate.curves import Curve, fit_form
 from novadet.evaluate.needs import Fitted, Series, need
-from novadet.report.console import audit_view
+from novadet.report.console import audit_view, sufficiency_view
 
 N = np.array([36.0, 72.0, 145.0, 217.0, 289.0])
 TRUTH = Curve("power", 0.62, 2.5, 0.6, n_max=289)
@@ -65,3 +65,23 @@ def test_learning_curves_give_each_fitted_class_its_own_readiness() -> None:
 
 def test_an_unreachable_target_says_the_ceiling() -> None:
     assert _need("RBC", 0.70).readiness == "AP 0.70 unreachable (ceiling 0.62)"
+
+
+def _backtest_line(backtest: Backtest) -> str:
+    report = SufficiencyReport(fractions=(0.125, 0.25, 0.5, 0.75, 1.0), seeds=(0,), epochs=1, cut=(), points=(),
+                               overall=_need("all", 0.5), classes=(_unfitted("Platelets"),), best_class=None,
+                               backtest=backtest, seconds=1.0)
+    console = Console(width=400, record=True)
+    for part in sufficiency_view(report):
+        console.print(part)
+    return next(line for line in console.export_text().splitlines() if "backtest:" in line)
+
+
+def test_the_backtest_says_its_three_points_leave_the_form_untested_and_which_curves_gave_no_estimate() -> None:
+    fitted = Backtest(fit_up_to=0.5, predicted={"all": Estimate(0.40, 0.45, 0.50)},
+                      measured={"all": 0.47, "Platelets": 0.30}, unfitted={"Platelets": "the scores stay under"})
+    line = _backtest_line(fitted)
+    assert "predicted mAP50-95 0.450" in line and "held the truth for 1 of 1 curves" in line
+    assert "1 gave no estimate (Platelets)" in line and "tests how it extrapolates, not its form" in line
+    none = Backtest(fit_up_to=0.5, predicted={}, measured={"all": 0.54}, unfitted={"all": "the scores still rise"})
+    assert "the overall curve gave no estimate (the scores still rise)" in _backtest_line(none)

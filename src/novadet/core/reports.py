@@ -372,6 +372,7 @@ class Backtest(Record):
     fit_up_to: float
     predicted: dict[str, Estimate]
     measured: dict[str, float]
+    unfitted: dict[str, str] = field(default_factory=dict)  # curve -> why the small subsets gave no estimate
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,9 @@ def _checked(data: Series, fit: Fit) -> Fitted:
     """``fit`` unless it misses the largest subset's score by more than MISFIT and 3 standard errors, or ran
     into a bound of its parameters (then its band means nothing)."""
     scores = ", ".join(f"{v:.3f}" for v in data.y)
+    if float(np.max(data.y)) < FLOOR:
+        return Fitted(data, None, f"the scores ({scores}) stay under {FLOOR} (not learned at these sizes with this "
+                      "recipe), and no curve says from which size it will be: train longer or change the recipe")
     miss = abs(float(fit.curve(data.n[-1])) - float(data.y[-1]))
     if miss > max(MISFIT, 3 * float(data.se[-1])):
         return Fitted(data, None, f"the scores ({scores}) do not follow a saturating curve (the fit misses the "
@@ -206,16 +209,17 @@ def best_class(needs: Sequence[DataNeed]) -> str | None:
 def backtest(points: Sequence[CurvePoint], boot: dict[tuple[float, int], dict[str, list[float]]],
              fractions: Sequence[float], whole: dict[str, Fitted], up_to: float = 0.5) -> Backtest | None:
     """Curves fitted on the subsets up to ``up_to`` of the data predict the largest (``whole``: the curves over
-    every subset, by name); None with under 3 subsets to fit."""
+    every subset, by name), and why a curve gave no estimate; None with under 3 subsets to fit."""
     small = [f for f in fractions if f <= up_to]
     if len(small) < 3:
         return None
     class_names = [name for name in whole if name != ALL]
-    predicted, measured = {}, {}
+    predicted, measured, unfitted = {}, {}, {}
     for name, fitted in fit_all(points, boot, small, class_names).items():
+        measured[name] = float(whole[name].data.y[-1])
         if fitted.fit is None:
+            unfitted[name] = fitted.problem or "no curve fits"
             continue
         band = fitted.fit.band(float(whole[name].data.n[-1]))
         predicted[name] = Estimate(band.p10, band.p50, band.p90)
-        measured[name] = float(whole[name].data.y[-1])
-    return Backtest(fit_up_to=up_to, predicted=predicted, measured=measured) if predicted else None
+    return Backtest(fit_up_to=up_to, predicted=predicted, measured=measured, unfitted=unfitted)

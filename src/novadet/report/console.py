@@ -226,15 +226,22 @@ def sufficiency_view(report: SufficiencyReport) -> Iterator[RenderableType]:
         yield Text.assemble(("advice ", "bold"), f"label {report.best_class} first: by the curves its next boxes "
                             "buy the most AP each")
     if report.backtest:
-        held = [name for name, est in report.backtest.predicted.items()
-                if est.p10 is not None and est.p90 is not None
-                and est.p10 <= report.backtest.measured[name] <= est.p90]
-        overall = report.backtest.predicted.get("all")
-        if overall is not None and overall.p50 is not None:
-            yield Text(f"  backtest: fitted on up to {report.backtest.fit_up_to:.0%} of the images, it predicted "
-                       f"mAP50-95 {overall.p50:.3f} for all of them, measured {report.backtest.measured['all']:.3f};"
-                       f" the P10-P90 band held the truth for {len(held)} of {len(report.backtest.predicted)} "
-                       "curves", style="dim")
+        yield Text(f"  backtest: {_backtest(report)}", style="dim")
+
+
+def _backtest(report: SufficiencyReport) -> str:
+    """The backtest in one sentence: what the curves fitted on the small subsets said of the whole split."""
+    bt = report.backtest
+    assert bt is not None
+    head = f"fitted on up to {bt.fit_up_to:.0%} of the images, "
+    overall = bt.predicted.get("all")
+    if overall is None or overall.p50 is None:
+        return head + f"the overall curve gave no estimate ({bt.unfitted.get('all', 'no curve fits')})"
+    held = [name for name, est in bt.predicted.items()
+            if est.p10 is not None and est.p90 is not None and est.p10 <= bt.measured[name] <= est.p90]
+    unfitted = f"; {len(bt.unfitted)} gave no estimate ({', '.join(bt.unfitted)})" if bt.unfitted else ""
+    return (head + f"it predicted mAP50-95 {overall.p50:.3f} for all of them, measured {bt.measured['all']:.3f}; "
+            f"the P10-P90 band held the truth for {len(held)} of {len(bt.predicted)} curves{unfitted}{_free(report)}")
 
 
 def _free(report: SufficiencyReport) -> str:

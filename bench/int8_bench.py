@@ -1,9 +1,11 @@
 """INT8 on a trained run, side by side: f32, post-training, accuracy-aware and quantization-aware INT8
 (OpenVINO), and ONNX f32, post-training and accuracy-aware INT8. Each artifact is exported, scored on the
 test split and gated; then `novadet bench` times them all at 2 threads, `--repeats` times (fresh processes
-each), and the table gives the median p50.
+each), and the table gives the median p50. Then `--int8 auto` exports once more: the method val chooses
+(each tried method gated on val), judged once on test with its paired interval.
 
 Usage: python bench/int8_bench.py RUN [--calib-images 300] [--repeats 3] [--only NAME ...] [--int8-precision f32]
+       [--no-auto]
 
 Artifacts exported by an earlier run and not by this one are timed too, with their recorded gate; `--only`
 with no name times what is there.
@@ -34,6 +36,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(TARGETS), default=sorted(TARGETS))
     parser.add_argument("--int8-precision", choices=("auto", "f32"), default="auto",
                         help="OpenVINO's compute precision for the INT8 artifacts' float layers")
+    parser.add_argument("--no-auto", dest="auto", action="store_false",
+                        help="skip `--int8 auto` (chosen on val, judged once on test), run after the table")
     args = parser.parse_args()
     from novadet import ExportTarget, RunDir, bench, export
 
@@ -76,6 +80,25 @@ def main() -> None:
               f"{'accepted' if gate.passed else 'refused'} | "
               f"{statistics.median(times) if times else float('nan'):.1f} | {sizes.get(artifact, float('nan')):.1f} | "
               f"{gate.made_s:.0f} | {floating} |")
+    if args.auto:
+        auto(run.root, args.calib_images, args.int8_precision)
+
+
+def auto(run: Path, calib_images: int, precision: str) -> None:
+    """`novadet export RUN --format openvino --int8 auto`: which method val chose, and test's one verdict. Its
+    artifact replaces the table's artifact of the same method (same folder)."""
+    from novadet import ExportTarget, export
+
+    _, gate = export(run, ExportTarget("openvino", int8="auto", precision=precision), calib_images=calib_images,
+                     interval=True)
+    assert gate.chosen_delta is not None
+    band = gate.delta_interval
+    print(f"\n`int8: auto` chose {gate.int8} on {gate.chosen_on} ({gate.chosen_delta:+.2f} points there; p50 "
+          f"{gate.p50_ms or float('nan'):.1f} ms against f32's {gate.float_p50_ms or float('nan'):.1f}); judged "
+          f"once on {gate.split}: {gate.overall_delta:+.2f} points"
+          + (f" (90% paired interval {band.low:+.2f} to {band.high:+.2f})" if band else "")
+          + f", worst class {min((d for d in gate.class_deltas.values() if d is not None), default=0.0):+.2f}, "
+          f"{'accepted' if gate.passed else 'refused'}.")
 
 
 if __name__ == "__main__":

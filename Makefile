@@ -30,8 +30,11 @@ chromium:
 	@command -v chromium >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# One pytest worker per core, each test file on one worker (its module fixtures are built once).
+TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+
 test: $(STAMP) postgres chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,19 @@ BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
 
 # novadet's cache (and so Ultralytics' settings) go to a throw-away folder, never the home folder.
 os.environ["NOVADET_CACHE"] = tempfile.mkdtemp(prefix="novadet-test-cache-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, pin each worker (and what it starts) to its own share of the cores. Each worker's
+    thread pools then size to its share (``usable_cores``); two workers each starting a pool per core took
+    turns on the cores, each thread spinning while it waited, and ran slower than one worker did."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if worker is None or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    os.environ.setdefault("NOVADET_TEST_CORES", ",".join(map(str, cores)))
+    if len(cores) >= count:
+        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) % count::count])
 
 
 def kill_after_epochs(script: str, args: list[str], run: RunDir, epochs: int = 2,
@@ -57,7 +72,7 @@ def offline_environment(folder: Path) -> dict[str, str]:
     """An environment whose Python processes cannot open a connection; each try is logged to
     ``NOVADET_TEST_NETWORK_LOG`` (in ``folder``)."""
     site = folder / "site"
-    site.mkdir(parents=True)
+    site.mkdir(parents=True, exist_ok=True)
     (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
@@ -73,12 +88,47 @@ def run_novadet(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[
 FastDemo = tuple[Path, dict[str, str], subprocess.CompletedProcess[str]]
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder ``build`` fills once per test session, also when pytest-xdist spreads the tests over workers:
+    the first worker to need it builds it under a file lock, and the others wait for it and reuse it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    from filelock import FileLock
+
+    folder = tmp_path_factory.getbasetemp().parent / name  # the session's folder, above each worker's own
+    with FileLock(f"{folder}.lock"):
+        if not (folder / ".built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def _own_copy(folder: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """``folder`` itself when the tests run in one process; else a copy for this worker, so that what a test
+    writes into it (an export, a gate record) never races another worker's."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return folder
+    copy = tmp_path_factory.mktemp(name) / folder.name
+    shutil.copytree(folder, copy, symlinks=True, ignore=shutil.ignore_patterns(".built"))
+    return copy
+
+
 @pytest.fixture(scope="session")
 def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> FastDemo:
     """`novadet demo --fast` run once, offline, as a user runs it: (its folder, the environment, the process)."""
-    root = tmp_path_factory.mktemp("fast-demo")
-    env = offline_environment(root)
-    return root / "demo", env, run_novadet(env, "demo", "-o", str(root / "demo"), "--fast")
+
+    def build(root: Path) -> None:
+        done = run_novadet(offline_environment(root), "demo", "-o", str(root / "demo"), "--fast")
+        (root / "process.json").write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+
+    root = built_once(tmp_path_factory, "fast-demo", build)
+    code, out, err = json.loads((root / "process.json").read_text())
+    process = subprocess.CompletedProcess(["novadet", "demo", "--fast"], code, out, err)
+    return root / "demo", offline_environment(root), process
 
 
 def tree_fingerprint(root: Path) -> dict[str, str]:
@@ -117,11 +167,12 @@ def tiny_trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     export and bench (its mAP is near zero; ``learned_run`` is for accuracy)."""
     from novadet import split, train
 
-    root = tmp_path_factory.mktemp("trained")
-    make_dataset(root / "data", num_images=40, image_size=(96, 64), seed=4)
-    split(root / "data", root / "split", seed=0)
-    train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu", freeze="none"))
-    return root / "run"
+    def build(root: Path) -> None:
+        make_dataset(root / "data", num_images=40, image_size=(96, 64), seed=4)
+        split(root / "data", root / "split", seed=0)
+        train(root / "split", root / "run", TrainConfig(epochs=3, imgsz=64, batch=8, device="cpu", freeze="none"))
+
+    return _own_copy(built_once(tmp_path_factory, "trained", build), tmp_path_factory, "trained") / "run"
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ Usage: python bench/drift_bench.py [--data ../shared/data/bccd] [--epochs 12] [-
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from dataclasses import replace
@@ -38,13 +36,11 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20)
     args = parser.parse_args()
     from novadet import RunDir, TrainConfig, evaluate, read_split, split, train
-    from novadet.engines.cpu import BF16_FLAGS
+    from novadet.engines.cpu import cpu_summary
     from novadet.monitor.compare import calibrate
     from novadet.monitor.views import Views, compute_views
 
-    flags = set(Path("/proc/cpuinfo").read_text().split()) if Path("/proc/cpuinfo").is_file() else set()
-    print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, bf16 flags: "
-          f"{sorted(flags & BF16_FLAGS) or 'none'}, avx512f: {'avx512f' in flags}\n")
+    print(f"Machine: {cpu_summary()}\n")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         split(args.data, root / "split", seed=0)

@@ -81,7 +81,12 @@ def main() -> None:
     diff = max(abs(getattr(ours, n) - v) for n, v in zip(COCO_STAT_NAMES, theirs, strict=True))
     print(f"{args.images:,} images, {args.dets} detections each, {gt.num_boxes:,} GT boxes; "
           f"largest difference over the 12 COCO numbers: {diff:.1e}\n")
-    print("| contender | wall time (s), median | runs |\n|---|---|---|")
+    print_times("contender", "wall time (s), median", times)
+
+
+def print_times(first: str, second: str, times: dict[str, list[float]]) -> None:
+    """A Markdown table of each contender's median time and every run's."""
+    print(f"| {first} | {second} | runs |\n|---|---|---|")
     for name, values in times.items():
         print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
 

@@ -10,15 +10,13 @@ Usage: python bench/interval_bench.py [--images 72] [--dets 100] [--classes 3] [
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import time
 from dataclasses import replace
 
 import numpy as np
-from eval_bench import make_case
+from eval_bench import make_case, print_times
 
-from novadet.engines.cpu import BF16_FLAGS, cpu_flags, cpu_model
+from novadet.engines.cpu import cpu_summary
 from novadet.metrics.coco import coco_metrics
 from novadet.metrics.resampled import Resampler
 
@@ -60,14 +58,10 @@ def main() -> None:
     for coco, ours in zip(*results.values(), strict=True):
         diff = max(diff, abs(coco.map50_95 - ours.map50_95),
                    *(abs(a - ours.ap_per_class[k]) for k, a in coco.ap_per_class.items() if a is not None))
-    flags = cpu_flags()
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, bf16 flags: "
-          f"{sorted(flags & BF16_FLAGS) or 'none'}, avx512f: {'avx512f' in flags}")
+    print(f"Machine: {cpu_summary()}")
     print(f"{args.images} images, {args.classes} classes, {args.dets} detections each, {args.resamples} resampled "
           f"copies; largest difference in mAP50-95 or a class's AP: {diff:.1e}\n")
-    print("| method | interval wall time (s), median | runs |\n|---|---|---|")
-    for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+    print_times("method", "interval wall time (s), median", times)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Usage: python bench/onnx_int8_schemes.py RUN SPLIT_FOLDER [--calib-images 300] [
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def main() -> None:
     from novadet.data.split_folder import read_split
     from novadet.deploy.quantize import image_reader, prepare_onnx
     from novadet.engines.base import get_head
-    from novadet.engines.cpu import BF16_FLAGS, cpu_flags, cpu_model
+    from novadet.engines.cpu import cpu_summary
 
     run, split = RunDir(args.run), read_split(args.split)
     record = run.read_train_record()
@@ -39,9 +38,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     prepared = prepare_onnx(run.artifact("onnx"), args.out / "prepared.onnx")
     graph = onnx.load(str(prepared)).graph
-    flags = cpu_flags()
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, avx512_vnni: {'avx512_vnni' in flags}, "
-          f"avx_vnni: {'avx_vnni' in flags}, bf16 flags: {sorted(flags & BF16_FLAGS) or 'none'}")
+    print(f"Machine: {cpu_summary()}")
     base = evaluate(run.root, split, split="test", write=False).coco
     print(f"f32: test mAP50-95 {base.map50_95:.4f}\n")
     print("| ONNX INT8 scheme | test mAP50-95 | change | AP per class | made in s |\n|---|---|---|---|---|")

@@ -56,6 +56,13 @@ def cpu_model() -> str:
     return names[0] if names else platform.machine()
 
 
+def cpu_summary() -> str:
+    """One line for a benchmark's header: the CPU, its cores, and the flags that decide bf16 and INT8 speed."""
+    flags = cpu_flags()
+    named = sorted(flags & (BF16_FLAGS | {"avx512f", "avx512_vnni", "avx_vnni"}))
+    return f"{cpu_model()}, {os.cpu_count()} cores, flags: {', '.join(named) or 'none of the AVX-512, VNNI, bf16 set'}"
+
+
 def native_bf16() -> bool:
     """Does this CPU compute bf16 natively?"""
     return bool(BF16_FLAGS & cpu_flags())

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
 
-.PHONY: demo test lint postgres chromium bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
+.PHONY: demo test lint system-packages postgres chromium bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,24 +17,24 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/novadet demo
 
-# A real PostgreSQL server for the distributed-tuning test (tests/tune/test_distributed.py starts and stops
-# its own); installed from Debian's packages when missing.
-PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))
+# Debian packages the tests use, installed where missing, with one `apt-get update` for all: a real
+# PostgreSQL server for the distributed-tuning test (tests/tune/test_distributed.py starts and stops its own)
+# and Chromium for the report's browser test (tests/report/test_browser.py), driven by Playwright.
+PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) $(shell command -v pg_ctl))
+MISSING := $(if $(PG_CTL),,postgresql) $(if $(shell command -v chromium),,chromium)
 
-postgres:
-	@test -n "$(PG_CTL)" || command -v pg_ctl >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+system-packages:
+	@test -z "$(strip $(MISSING))" || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MISSING) >/dev/null)
 
-# Debian's Chromium for the report's browser test (tests/report/test_browser.py), driven by Playwright.
-chromium:
-	@command -v chromium >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+postgres chromium: system-packages
 
-# One pytest worker per core, each test file on one worker (its module fixtures are built once).
+# One pytest worker per core, each test file on one worker (its module fixtures are built once), the files
+# in the order tests/conftest.py gives them (heaviest first), not xdist's (most tests first).
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
-test: $(STAMP) postgres chromium
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+test: $(STAMP) system-packages
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

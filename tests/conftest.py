@@ -24,19 +24,20 @@ BCCD = Path(__file__).resolve().parents[2] / "shared" / "data" / "bccd"
 
 # novadet's cache (and so Ultralytics' settings) go to a throw-away folder, never the home folder.
 os.environ["NOVADET_CACHE"] = tempfile.mkdtemp(prefix="novadet-test-cache-")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ... under pytest-xdist; None in one process
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist, pin each worker (and what it starts) to its own share of the cores. Each worker's
-    thread pools then size to its share (``usable_cores``); two workers each starting a pool per core took
-    turns on the cores, each thread spinning while it waited, and ran slower than one worker did."""
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if worker is None or count < 2 or not hasattr(os, "sched_setaffinity"):
+    """Under pytest-xdist, pin each worker (and what it starts) to its own share of the cores, so that each
+    worker's thread pools size to its share (``usable_cores``). Unpinned, two workers each start a pool per
+    core: an earlier `-n 2` try on 2 cores was still running at 50 minutes where one process took 31."""
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if WORKER is None or count < 2 or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
     os.environ.setdefault("NOVADET_TEST_CORES", ",".join(map(str, cores)))
     if len(cores) >= count:
-        os.sched_setaffinity(0, cores[int(worker.removeprefix("gw")) % count::count])
+        os.sched_setaffinity(0, cores[int(WORKER.removeprefix("gw")) % count::count])
 
 
 def kill_after_epochs(script: str, args: list[str], run: RunDir, epochs: int = 2,
@@ -91,7 +92,7 @@ FastDemo = tuple[Path, dict[str, str], subprocess.CompletedProcess[str]]
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """A folder ``build`` fills once per test session, also when pytest-xdist spreads the tests over workers:
     the first worker to need it builds it under a file lock, and the others wait for it and reuse it."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+    if WORKER is None:
         folder = tmp_path_factory.mktemp(name)
         build(folder)
         return folder
@@ -110,7 +111,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
 def _own_copy(folder: Path, tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     """``folder`` itself when the tests run in one process; else a copy for this worker, so that what a test
     writes into it (an export, a gate record) never races another worker's."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+    if WORKER is None:
         return folder
     copy = tmp_path_factory.mktemp(name) / folder.name
     shutil.copytree(folder, copy, symlinks=True, ignore=shutil.ignore_patterns(".built"))
@@ -138,7 +139,7 @@ FIRST_FILES = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+    if WORKER is not None:
         rank = {name: i for i, name in enumerate(FIRST_FILES)}
         items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(FIRST_FILES)))
 

@@ -6,7 +6,7 @@ thresholds once, as pycocotools' ``evaluateImg`` does (greedy by score, the 100 
 a crowd box matched any number of times and its detections ignored), and scores a copy by laying out each
 drawn image's detections in draw order and accumulating them as pycocotools' ``accumulate`` does. On the
 copied dataset it gives `coco_metrics`' mAP50-95 and AP per class (tested to 1e-9, score ties included),
-about 30 times as fast: bench/RESULTS.md, "Bootstrap intervals".
+about 25 times as fast: bench/RESULTS.md, "Bootstrap intervals".
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ def _class_matches(records: tuple[ImageRecord, ...], predictions: list[Detection
     scores, hits, misses, counts, boxes = [], [], [], [], []
     for record, dets in zip(records, predictions, strict=True):
         mine = dets.class_id == cls
-        order = np.argsort(-dets.confidence[mine].astype(np.float64), kind="mergesort")[:MAX_DETS]
-        xywh = xyxy_to_coco_xywh(dets.xyxy[mine])[order]
+        score = dets.confidence[mine].astype(np.float64)
+        order = np.argsort(-score, kind="mergesort")[:MAX_DETS]
         gt, crowd, ignored = _truth(record, cls)
-        hit, miss = _match(xywh, gt, crowd, ignored)
-        scores.append(dets.confidence[mine].astype(np.float64)[order])
+        hit, miss = _match(xyxy_to_coco_xywh(dets.xyxy[mine])[order], gt, crowd, ignored)
+        scores.append(score[order])
         hits.append(hit)
         misses.append(miss)
         counts.append(len(order))

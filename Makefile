@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.novadet-installed
+# Label Studio for the annotation round trip (tests/label/test_label_studio.py), in a virtual environment of
+# its own: its Django pins stay out of novadet's.
+LS_VENV  ?= .venv-labelstudio
+LS_STAMP := $(LS_VENV)/.installed
 
 .PHONY: demo test lint system-packages postgres chromium bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
 
@@ -16,6 +20,12 @@ $(STAMP): pyproject.toml Makefile
 
 demo: $(STAMP)
 	$(BIN)/novadet demo
+
+# sentry-sdk 3 refuses an option Label Studio 1.23.2 passes it (TypeError: Unknown option 'send_default_pii').
+$(LS_STAMP): Makefile
+	@test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q label-studio==1.23.2 'sentry-sdk>=2.16,<3'
+	@touch $@
 
 # Debian packages the tests use, installed where missing, with one `apt-get update` for all: a real
 # PostgreSQL server for the distributed-tuning test (tests/tune/test_distributed.py starts and stops its own)
@@ -33,7 +43,9 @@ postgres chromium: system-packages
 # in the order tests/conftest.py gives them (heaviest first), not xdist's (most tests first).
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
-test: $(STAMP) system-packages
+# The three installs run side by side; then the tests.
+test:
+	$(MAKE) -j3 $(STAMP) $(LS_STAMP) system-packages
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)

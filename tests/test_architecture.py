@@ -12,7 +12,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "novadet"
 # Lowest first; a module may import its own layer and those before it. The top (the package root, the CLI)
 # may import anything.
-LAYERS = ("errors", "core", "data", "metrics", "engines", "evaluate", "deploy", "monitor", "tune", "report", "pipeline")
+LAYERS = ("errors", "core", "data", "metrics", "engines", "evaluate", "label", "deploy", "monitor", "tune", "report",
+          "pipeline")
 TOP = ("__init__", "__main__", "cli")  # cli/ is a package: the app, the options, the commands
 RUN_FOLDER_LITERALS = ("best.pt", "last.pt", "history.csv", "result.json", ".gate.json", "metrics.json",
                        "bench.json", "audit.json", "stages.json", "config.yaml", "provenance.json",

@@ -1,9 +1,10 @@
 """novadet: detect objects that no pretrained model knows, from a few hundred labelled images.
 
-The public API; every CLI verb is a thin shell over the function of the same name. Each verb lives in
-its layer's package (``novadet.data.audit.audit``, ``novadet.deploy.export.export``, ...) and is
-re-exported here. ``novadet.evaluate`` and ``novadet.tune`` are the verbs; their layers' modules are imported
-by their full names (``from novadet.evaluate.diagnose import diagnose``).
+The public API; every CLI verb is a thin shell over the function of the same name (``novadet next``'s is
+``next_batch``: ``next`` is Python's own). Each verb lives in its layer's package
+(``novadet.data.audit.audit``, ``novadet.deploy.export.export``, ...) and is re-exported here.
+``novadet.evaluate`` and ``novadet.tune`` are the verbs; their layers' modules are imported by their full
+names (``from novadet.evaluate.diagnose import diagnose``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
 from novadet.evaluate.evaluator import evaluate
 from novadet.evaluate.sufficiency import sufficiency
+from novadet.label.select import next_batch
 from novadet.monitor.drift import drift
 from novadet.pipeline.config import RunConfig, load_config
 from novadet.pipeline.runner import run
@@ -55,6 +57,7 @@ __all__ = [
     "export",
     "html_report",
     "load_config",
+    "next_batch",
     "prune",
     "read_dataset",
     "read_split",

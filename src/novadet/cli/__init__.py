@@ -1,13 +1,13 @@
 """The ``novadet`` command line: parse arguments, call the Python API, print the result.
 
 ``app.py`` holds the Typer app and what every command shares (one-line errors, exit codes); ``options.py`` makes
-flags from config fields, so their defaults and help are written once; ``commands.py``, ``compress.py`` and
-``tune.py`` hold the commands, each registered on the app when imported here.
+flags from config fields, so their defaults and help are written once; ``commands.py``, ``compress.py``,
+``label.py`` and ``tune.py`` hold the commands, each registered on the app when imported here.
 """
 
 from __future__ import annotations
 
-from novadet.cli import commands, compress, tune  # noqa: F401  (registers the commands)
+from novadet.cli import commands, compress, label, tune  # noqa: F401  (registers the commands)
 from novadet.cli.app import app, err
 
 __all__ = ["app", "main"]

@@ -91,7 +91,7 @@ def test_several_datasets_in_one_folder(tiny_yolo: Path, tmp_path: Path) -> None
 
 def test_unknown_format_name(tiny_yolo: Path) -> None:
     with pytest.raises(ConfigError, match="unknown dataset format 'kitti'; choose one of coco, cvat, labelme, "
-                                          "voc, yolo"):
+                                          "labelstudio, voc, yolo"):
         read_dataset(tiny_yolo, "kitti")
 
 

@@ -43,8 +43,17 @@ def test_every_pair_round_trips(tiny_yolo: Path, tmp_path: Path, src: str, dst: 
     assert second.source_format == dst
 
 
+@pytest.mark.parametrize("src", ["yolo", "coco", "voc", "labelme", "cvat"])
+def test_label_studio_round_trips_every_format_but_the_split(tiny_yolo: Path, tmp_path: Path, src: str) -> None:
+    """Label Studio's tasks have no split; everything else comes back."""
+    first = read_dataset(write_dataset(read_dataset(tiny_yolo), tmp_path / src, src), src)
+    back = read_dataset(write_dataset(first, tmp_path / "ls", "labelstudio"))
+    assert back.source_format == "labelstudio"
+    assert_same(first, back, splits=False)
+
+
 def test_formats_are_registered() -> None:
-    assert list_formats() == ["coco", "cvat", "labelme", "voc", "yolo"]
+    assert list_formats() == ["coco", "cvat", "labelme", "labelstudio", "voc", "yolo"]
 
 
 @pytest.mark.parametrize("fmt", ["coco", "voc"])

@@ -29,11 +29,13 @@ def register_format(name: str, module: str) -> None:
 
 
 # Registration order is detection priority: a data.yaml or VOC XML says more than a .json (a split folder
-# holds data.yaml, manifest.json and COCO files); LabelMe's JSON is told from COCO's by its keys.
+# holds data.yaml, manifest.json and COCO files); LabelMe's JSON is told from COCO's by its keys,
+# Label Studio's by being a list.
 register_format("yolo", "novadet.data.formats.yolo")
 register_format("voc", "novadet.data.formats.voc")
 register_format("cvat", "novadet.data.formats.cvat")
 register_format("labelme", "novadet.data.formats.labelme")
+register_format("labelstudio", "novadet.data.formats.labelstudio")
 register_format("coco", "novadet.data.formats.coco")
 
 
@@ -69,7 +71,8 @@ def detect_format(path: Path) -> tuple[str, Path]:
     if found is None:
         raise DataError(f"{path}: no dataset found here or one level down: looked for YOLO (data.yaml, or images/ "
                         "+ labels/), Pascal VOC (XML with <annotation>), CVAT (XML with <annotations>), LabelMe "
-                        f"(JSON with \"shapes\") and COCO (JSON with \"images\"); found {_inventory(path)}")
+                        "(JSON with \"shapes\"), Label Studio (a JSON list of tasks) and COCO (JSON with "
+                        f"\"images\"); found {_inventory(path)}")
     return found, path
 
 

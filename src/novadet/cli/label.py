@@ -1,0 +1,63 @@
+"""``novadet next``: the pool images worth labelling next, pre-labelled for the team's annotation tool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+from rich.table import Table
+
+from novadet.cli.app import JsonFile, RunArg, app, errors_to_exit, out, write_json_report
+from novadet.core.selection import DEFAULT_STRATEGY, STRATEGIES, Selection, Strategy
+from novadet.label.prelabels import NEXT_CSV, PRELABEL_FORMATS
+from novadet.label.select import DEFAULT_FORMAT
+
+_SHOWN = 15  # rows of the picks printed; next.csv has them all
+
+
+@app.command("next")
+@errors_to_exit
+def next_command(
+    run_dir: RunArg,
+    pool: Annotated[Path, typer.Argument(help="Folder of unlabelled images (read only).")],
+    n: Annotated[int, typer.Option("-n", help="Images to pick.", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="New folder for the images, their pre-labels and "
+                                          f"{NEXT_CSV}.", show_default=False)],
+    strategy: Annotated[str, typer.Option(help=f"{', '.join(STRATEGIES)}: hybrid shortlists 3n by uncertainty, "
+                                          "then picks n unlike each other and the labelled images.")]
+    = DEFAULT_STRATEGY,
+    fmt: Annotated[str, typer.Option("--format", help=f"Pre-label format: {', '.join(PRELABEL_FORMATS)}.")]
+    = DEFAULT_FORMAT,
+    seed: Annotated[int, typer.Option(help="Seed of the random strategy and of the labelled sample.")] = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+    json_file: JsonFile = None,
+) -> None:
+    """Which images to label next: uncertain, unlike what is labelled, no near copies; with pre-labels.
+
+    Example: novadet next runs/bccd pool/ -n 50 -o batch1 --format labelstudio
+    """
+    from novadet.label.select import next_batch
+
+    selection = next_batch(run_dir, pool, n, out_dir, strategy=cast("Strategy", strategy), fmt=fmt, seed=seed,
+                           overwrite=overwrite, progress=True)
+    _print(selection)
+    write_json_report(json_file, selection.to_dict())
+
+
+def _print(s: Selection) -> None:
+    left = "; ".join(f"{k}: {v}" for k, v in s.left_out.items()) or "none"
+    out.print(f"Pool: {s.pool_images} images, {s.candidates} candidates (left out: {left})", highlight=False)
+    table = Table("rank", "image", "score", "why", "pre-labels", title=f"Picked by {s.strategy}")
+    for p in s.picks[:_SHOWN]:
+        table.add_row(str(p.rank), p.image, f"{p.score:.3f}", p.reason, str(p.prelabels))
+    out.print(table)
+    if len(s.picks) > _SHOWN:
+        out.print(f"... and {len(s.picks) - _SHOWN} more in {NEXT_CSV}")
+    out.print(f"Pre-labels are the model's predictions at confidence >= {s.threshold:.2f} (val's F1-best): "
+              "correct them, do not trust them.", highlight=False)
+    out.print(f"Wrote {len(s.picks)} images, their pre-labels ({s.format}) and {NEXT_CSV} to {s.out}", highlight=False)
+    if s.format == "labelstudio":
+        out.print(f"Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={s.out}, "
+                  "paste label_config.xml into the project's labelling interface, add local storage "
+                  f"{s.out}/images, and import tasks.json.", highlight=False)

@@ -16,6 +16,7 @@ from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig, TrainResult
 from novadet.data.audit import audit
 from novadet.data.formats import read_dataset, write_dataset
+from novadet.data.grow import grow
 from novadet.data.split import split
 from novadet.data.split_folder import read_split
 from novadet.deploy.bench import bench
@@ -55,6 +56,7 @@ __all__ = [
     "drift",
     "evaluate",
     "export",
+    "grow",
     "html_report",
     "load_config",
     "next_batch",

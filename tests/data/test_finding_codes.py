@@ -17,7 +17,7 @@ ELSEWHERE = {
     "LABEL_MALFORMED": "tests/data/formats/test_malformed.py", "SHAPE_NOT_A_BOX": "tests/data/formats/"
     "test_published_layouts.py", "IGNORE_REGIONS": "tests/data/test_ignore_regions.py",
     "IMAGE_SIZE_MISMATCH": "tests/data/test_audit.py", "NO_CLASS_NAMES": "tests/data/formats/test_detect.py",
-    "CLASS_EMPTY": "tests/test_pipeline.py",
+    "CLASS_EMPTY": "tests/test_pipeline.py", "TASK_NOT_LABELLED": "tests/data/formats/test_labelstudio.py",
 }
 HERE = {"BOX_ZERO_AREA", "BOX_UNKNOWN_CLASS", "BOX_OUTSIDE_IMAGE", "BOX_PARTLY_OUTSIDE", "BOX_DUPLICATE",
         "IMAGE_UNREADABLE", "IMAGE_TRUNCATED", "IMAGE_EXIF_ROTATED", "IMAGE_WITHOUT_LABEL", "LABEL_WITHOUT_IMAGE",

@@ -61,3 +61,30 @@ def _print(s: Selection) -> None:
         out.print(f"Label Studio: start it with LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={s.out}, "
                   "paste label_config.xml into the project's labelling interface, add local storage "
                   f"{s.out}/images, and import tasks.json.", highlight=False)
+
+
+@app.command()
+@errors_to_exit
+def grow(
+    split_dir: Annotated[Path, typer.Argument(help="The split the run trained on (`novadet split`'s folder).")],
+    batches: Annotated[list[Path], typer.Argument(help="Labelled batches exported from the annotation tool, in any "
+                                                  "format novadet reads (a Label Studio export.json, CVAT...).")],
+    out_dir: Annotated[Path, typer.Option("-o", "--out", help="New split folder.", show_default=False)],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Add a round of new labels to train; val and test stay, so rounds compare.
+
+    Example: novadet grow bccd-split batch1/export.json -o bccd-split-2
+    """
+    from novadet.data.grow import grow as run_grow
+    from novadet.data.split_folder import read_split
+
+    before = read_split(split_dir)
+    after = run_grow(split_dir, batches, out_dir, overwrite=overwrite, progress=True)
+    gained = (after.train.instance_counts() - before.train.instance_counts()).tolist()
+    per_class = ", ".join(f"{n} +{g}" for n, g in zip(after.class_names, gained, strict=True))
+    out.print(f"train: {len(before.train)} -> {len(after.train)} images ({per_class}); val {len(after.val)} and "
+              f"test {len(after.test)} unchanged", highlight=False)
+    for path, why in after.manifest.left_out.items():
+        out.print(f"left out {path}: {why}", highlight=False)
+    out.print(f"Wrote {out_dir}; train round 2 on it: novadet train {out_dir} -o RUN", highlight=False)

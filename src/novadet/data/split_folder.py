@@ -10,6 +10,7 @@ SPLIT_DIR`` and a run's own split feed an engine identical data and evaluation i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -31,17 +32,25 @@ def _ground_truth(split: str) -> str:
 
 
 def write_split_folder(result: SplitDataset, source: DetectionDataset, out: Path, *, near_threshold: int,
-                       groups: int, link: LinkMode = LinkMode.SYMLINK, overwrite: bool = False) -> SplitDataset:
-    """Write ``out`` (replaced as a whole, only with ``overwrite``) and return ``result`` located there."""
-    check_outside(out, source.root)
+                       groups: int, link: LinkMode = LinkMode.SYMLINK, overwrite: bool = False,
+                       grown_from: Sequence[Path] = (), names: Mapping[str, str] | None = None) -> SplitDataset:
+    """Write ``out`` (replaced as a whole, only with ``overwrite``) and return ``result`` located there.
+    ``grown_from``: the previous split folder and the batches a grown split was made of (``data/grow.py``),
+    each of which ``out`` must be outside, in place of the source's root; ``names``: each record's file name
+    in the view, where not ``flat_names``' (a grown split keeps its held-out images' names)."""
+    for folder in grown_from or (source.root,):
+        check_outside(out, folder)
     merged = result.merged()
-    names = flat_names(r.path for r in merged.records)
+    names = names or flat_names(r.path for r in merged.records)
     with staged_dir(out, overwrite=overwrite) as stage:
-        yolo.write_into(merged, stage, link)
+        yolo.write_into(merged, stage, link, names)
         for split, part in result.parts().items():
             view_names = {r.path: f"images/{split}/{names[r.path]}" for r in part.records}
             write_json(stage / _ground_truth(split), coco.to_coco(part.class_names, list(part.records), view_names))
-        write_json(stage / MANIFEST, _manifest(result, source, near_threshold, groups))
+        manifest = _manifest(result, source, near_threshold, groups)
+        if grown_from:
+            manifest["grown_from"] = [str(p.resolve()) for p in grown_from]
+        write_json(stage / MANIFEST, manifest)
     return replace(result, location=out)
 
 

@@ -7,6 +7,7 @@ image is left out. YOLO has no ignore regions: crowd boxes are not written."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,13 +273,13 @@ def _names_from_ids(records: list[ImageRecord], findings: list[Finding]) -> tupl
     return tuple(str(i) for i in range(top + 1))
 
 
-def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode) -> None:
+def write_into(dataset: DetectionDataset, stage: Path, link: LinkMode, names: Mapping[str, str] | None = None) -> None:
     """Write ``dataset`` into the empty folder ``stage`` as an Ultralytics YOLO folder with ``data.yaml``.
 
     Records with a split go to ``images/<split>/`` and ``labels/<split>/``; data.yaml lists the
     splits when every record has one.
     """
-    names = flat_names(r.path for r in dataset.records)
+    names = names or flat_names(r.path for r in dataset.records)
     for rec in dataset.records:
         sub = Path(rec.split or "")
         place_image(dataset.image_path(rec), stage / "images" / sub / names[rec.path], link)

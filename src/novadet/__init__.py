@@ -24,6 +24,7 @@ from novadet.deploy.export import export
 from novadet.deploy.prune import prune
 from novadet.engines.train import resume, train
 from novadet.errors import ConfigError, DataError, NovadetError
+from novadet.evaluate.compare import compare
 from novadet.evaluate.evaluator import evaluate
 from novadet.evaluate.sufficiency import sufficiency
 from novadet.label.select import next_batch
@@ -53,6 +54,7 @@ __all__ = [
     "__version__",
     "audit",
     "bench",
+    "compare",
     "drift",
     "evaluate",
     "export",

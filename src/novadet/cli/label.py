@@ -1,4 +1,5 @@
-"""``novadet next``: the pool images worth labelling next, pre-labelled for the team's annotation tool."""
+"""The labelling loop's commands: ``next`` (the pool images worth labelling next, pre-labelled for the team's
+annotation tool), ``grow`` (their labels into a new split) and ``compare`` (what they bought)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import typer
 from rich.table import Table
 
 from novadet.cli.app import JsonFile, RunArg, app, errors_to_exit, out, write_json_report
+from novadet.core.reports import Estimate
 from novadet.core.selection import DEFAULT_STRATEGY, STRATEGIES, Selection, Strategy
 from novadet.label.prelabels import NEXT_CSV, PRELABEL_FORMATS
 from novadet.label.select import DEFAULT_FORMAT
@@ -88,3 +90,41 @@ def grow(
     for path, why in after.manifest.left_out.items():
         out.print(f"left out {path}: {why}", highlight=False)
     out.print(f"Wrote {out_dir}; train round 2 on it: novadet train {out_dir} -o RUN", highlight=False)
+
+
+@app.command()
+@errors_to_exit
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="The earlier run (round 1).")],
+    run_b: Annotated[Path, typer.Argument(help="The run trained with the new labels (round 2).")],
+    json_file: JsonFile = None,
+) -> None:
+    """What the new labels bought, per class, against what sufficiency predicted.
+
+    Example: novadet compare runs/round1 runs/round2
+    """
+    from novadet.evaluate.compare import compare as run_compare
+
+    c = run_compare(run_a, run_b, progress=True)
+    table = Table("curve", "train data", "test score", "change", "predicted (P10-P50-P90)",
+                  title=f"{Path(c.run_b).name} against {Path(c.run_a).name} on {c.test_images} test images")
+    for g in (c.overall, *c.classes):
+        table.add_row(g.name, f"{g.before:,} -> {g.after:,}", f"{_score(g.score_before)} -> {_score(g.score_after)}",
+                      "-" if g.change is None else f"{g.change:+.1f}", _band(g.predicted))
+    out.print(table)
+    i = c.change_interval
+    out.print(f"mAP50-95 change {c.overall.change:+.1f} points; {i.level:.0%} paired interval {i.low:+.1f} to "
+              f"{i.high:+.1f} over {i.resamples} resampled test sets"
+              f"{' (it includes 0: not resolved on this test set)' if i.low <= 0 <= i.high else ''}", highlight=False)
+    out.print(f"Predicted: {c.prediction}", highlight=False)
+    write_json_report(json_file, c.to_dict())
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _band(e: Estimate | None) -> str:
+    if e is None or e.p50 is None:
+        return "no estimate"
+    return f"{_score(e.p10)}-{_score(e.p50)}-{_score(e.p90)}"

@@ -324,6 +324,9 @@ class CurvePoint(Record):
     map50: float
     ap_per_class: dict[str, float | None]
     train_s: float
+    # its scores on the resampled test sets, by curve ("all" or a class; None where a draw held none of the
+    # class), so a later verb can fit the curves again (``novadet compare``)
+    spread: dict[str, list[float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

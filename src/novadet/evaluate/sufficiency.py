@@ -168,14 +168,16 @@ def _score(test: DetectionDataset, predictions: Sequence[Detections], subset: De
     """The point of one training, and its scores on BOOTSTRAP resampled test sets (by ALL or class)."""
     coco = coco_metrics(test, predictions)
     names = test.class_names
-    point = CurvePoint(fraction=fraction, seed=seed, images=len(subset),
-                       instances=dict(zip(names, subset.instance_counts().tolist(), strict=True)),
-                       map50_95=coco.map50_95, map50=coco.map50, ap_per_class=coco.ap_per_class, train_s=train_s)
     spread: dict[str, list[float]] = {name: [] for name in (ALL, *names)}
     for draw in resampled(test, [predictions], resamples=BOOTSTRAP, seed=seed)[0]:
         spread[ALL].append(draw.map50_95)
         for name, ap in draw.ap_per_class.items():  # NaN keeps the draws of every subset aligned
             spread[name].append(math.nan if ap is None else ap)
+    kept = {name: [None if math.isnan(v) else v for v in values] for name, values in spread.items()}
+    point = CurvePoint(fraction=fraction, seed=seed, images=len(subset),
+                       instances=dict(zip(names, subset.instance_counts().tolist(), strict=True)),
+                       map50_95=coco.map50_95, map50=coco.map50, ap_per_class=coco.ap_per_class, train_s=train_s,
+                       spread=kept)
     return point, spread
 
 

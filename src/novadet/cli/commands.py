@@ -59,9 +59,11 @@ def audit(
     json_file: JsonFile = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any error-level finding is reported.")] = False,
     workers: Workers = None,
-    needs_run: Annotated[Path | None, typer.Option("--run", help="A run whose learning curves (novadet "
-                                                   "sufficiency) give each class's readiness instead of the fixed "
-                                                   "target.")] = None,
+    needs_run: Annotated[Path | None, typer.Option("--run", help="A run whose model checks the labels of the "
+                                                   "images it did not train on (likely missing boxes, wrong "
+                                                   "classes, loose boxes) and whose learning curves (novadet "
+                                                   "sufficiency), where made, give each class's readiness.")]
+    = None,
     **settings: Any,
 ) -> None:
     """Is my data good enough? Readiness per class, imbalance, bad boxes and images, duplicates, leaks.
@@ -73,9 +75,14 @@ def audit(
     from novadet.report.console import audit_view
 
     o = build(AuditOptions, settings_only(settings))
-    needs = RunDir(needs_run).check().read_sufficiency() if needs_run else None
+    run = RunDir(needs_run).check() if needs_run else None
+    needs = run.read_sufficiency() if run is not None and run.sufficiency_file.is_file() else None
     report = run_audit(data, target_instances=o.target_instances, min_images=o.min_images,
                        near_threshold=o.near_threshold, workers=workers, progress=True)
+    if run is not None:
+        from novadet.label.errors import label_errors
+
+        report = dataclasses.replace(report, findings=report.findings + label_errors(data, run.root, progress=True))
     for part in audit_view(report, needs):
         out.print(part)
     record = report.to_dict()

@@ -72,17 +72,20 @@ def audit(
     """
     from novadet.core.run import RunDir
     from novadet.data.audit import audit as run_audit
+    from novadet.data.formats import read_dataset
     from novadet.report.console import audit_view
 
     o = build(AuditOptions, settings_only(settings))
     run = RunDir(needs_run).check() if needs_run else None
     needs = run.read_sufficiency() if run is not None and run.sufficiency_file.is_file() else None
-    report = run_audit(data, target_instances=o.target_instances, min_images=o.min_images,
+    dataset = read_dataset(data) if run is not None else data  # with --run, read once for both checks
+    report = run_audit(dataset, target_instances=o.target_instances, min_images=o.min_images,
                        near_threshold=o.near_threshold, workers=workers, progress=True)
     if run is not None:
         from novadet.label.errors import label_errors
 
-        report = dataclasses.replace(report, findings=report.findings + label_errors(data, run.root, progress=True))
+        report = dataclasses.replace(report, findings=report.findings + label_errors(dataset, run.root,
+                                                                                     progress=True))
     for part in audit_view(report, needs):
         out.print(part)
     record = report.to_dict()

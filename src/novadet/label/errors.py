@@ -26,7 +26,7 @@ from novadet.data.split_folder import read_split
 from novadet.engines.runtimes import load_model
 from novadet.errors import ConfigError
 
-CONFIDENT = 0.5  # a prediction this sure (or at val's F1-best threshold, if higher) is taken as the model's word
+CONFIDENT = 0.5  # a prediction this sure is taken as the model's word
 MATCH_IOU = 0.5  # a prediction and a box this close are the same object
 APART_IOU = 0.1  # a prediction overlapping no box more than this is an object nobody boxed
 TIGHT_IOU = 0.75  # a same-class match below this is a loose box
@@ -87,23 +87,18 @@ def check_image(record: ImageRecord, dets: Detections, names: Sequence[str],
         same = [i for i in range(len(sure)) if sure.class_id[i] == classes[j] and iou[i, j] >= MATCH_IOU]
         other = [i for i in range(len(sure)) if sure.class_id[i] != classes[j] and iou[i, j] >= MATCH_IOU]
         label = f"box {j} ({names[classes[j]] if 0 <= classes[j] < len(names) else classes[j]} at {_box(boxes[j])})"
+        near = [i for i in range(len(sure)) if sure.class_id[i] == classes[j] and iou[i, j] > APART_IOU]
+        closest = max(near, key=lambda k: iou[k, j], default=None)  # the model's own box of this class
         if other and not same:
             i = max(other, key=lambda k: sure.confidence[k])
             out.append(_finding("LIKELY_WRONG_CLASS", record, float(sure.confidence[i]),
                                 f"{label}: the model says {names[sure.class_id[i]]} ({sure.confidence[i]:.2f}, "
                                 f"IoU {iou[i, j]:.2f})"))
-        elif not same:
-            near = [i for i in range(len(sure)) if sure.class_id[i] == classes[j] and iou[i, j] > APART_IOU]
-            if near:
-                i = max(near, key=lambda k: iou[k, j])
-                out.append(_finding("LOOSE_BOX", record, float(sure.confidence[i]) * float(1 - iou[i, j]),
-                                    f"{label}: the model's {names[classes[j]]} box {_box(sure.xyxy[i])} "
-                                    f"({sure.confidence[i]:.2f}) overlaps it at IoU {iou[i, j]:.2f} only"))
-        elif max(iou[i, j] for i in same) < TIGHT_IOU:
-            i = max(same, key=lambda k: iou[k, j])
+        elif closest is not None and iou[closest, j] < TIGHT_IOU:
+            i = closest
             out.append(_finding("LOOSE_BOX", record, float(sure.confidence[i]) * float(1 - iou[i, j]),
-                                f"{label}: the model's box {_box(sure.xyxy[i])} ({sure.confidence[i]:.2f}) "
-                                f"overlaps it at IoU {iou[i, j]:.2f} only"))
+                                f"{label}: the model's {names[classes[j]]} box {_box(sure.xyxy[i])} "
+                                f"({sure.confidence[i]:.2f}) overlaps it at IoU {iou[i, j]:.2f} only"))
     return out
 
 

@@ -98,9 +98,14 @@ def _load(file: Path, root: Path, findings: list[Finding]) -> list[dict[str, Any
     return good
 
 
+def _entries(task: dict[str, Any], use: str) -> list[dict[str, Any]]:
+    """The task's annotations (or predictions) that were not cancelled."""
+    return [a for a in task.get(use) or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+
+
 def _results(task: dict[str, Any], use: str) -> list[dict[str, Any]]:
     """The rectangle regions of the task's latest usable annotation (or prediction)."""
-    entries = [a for a in task.get(use) or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    entries = _entries(task, use)
     if not entries:
         return []
     return [r for r in entries[-1].get("result") or []
@@ -148,7 +153,7 @@ def _record(task: dict[str, Any], use: str, images: _ImageIndex, index: dict[str
             findings: list[Finding]) -> ImageRecord | None:
     url = str(task["data"].get("image") or next(iter(task["data"].values()), ""))
     label = f"{where}: task {task.get('id', '?')}"
-    if not any(isinstance(a, dict) and not a.get("was_cancelled") for a in task.get(use) or []):
+    if not _entries(task, use):
         findings.append(Finding("TASK_NOT_LABELLED", Severity.INFO, label,
                                 f"{url}: no {use[:-1]} in Label Studio; its image is left out"))
         return None

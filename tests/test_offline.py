@@ -29,8 +29,9 @@ def test_every_verb_offline_and_read_only(offline_env: dict[str, str], tmp_path:
         ["export", str(run), "--format", "onnx", "--split", "val", "--max-drop", "100", "--max-class-drop", "100"],
         ["export", str(run), "--format", "openvino", "--int8", "ptq", "--calib-images", "8", "--split", "val",
          "--max-drop", "100", "--max-class-drop", "100"],
-        ["export", str(run), "--format", "onnx", "--int8", "ptq", "--calib-images", "8", "--split", "val",
-         "--max-drop", "100", "--max-class-drop", "100"],
+        ["export", str(run), "--format", "onnx", "--int8", "ptq", "--activations", "s8", "--calib-images", "8",
+         "--split", "val", "--max-drop", "100", "--max-class-drop", "100"],
+        ["export", str(run), "--format", "ncnn", "--split", "val", "--max-drop", "100", "--max-class-drop", "100"],
         ["bench", str(run), "--runs", "2", "--threads", "1"],
         ["report", str(run)],
     ]

@@ -163,7 +163,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     assert set(raw["train"]) == set(TrainConfig().to_dict())
     assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
     for target in raw["export"]["targets"]:
-        assert set(target) == {"format", "half", "int8", "qat_epochs", "precision"}
+        assert set(target) == {"format", "half", "int8", "qat_epochs", "activations", "precision"}
 
 
 @pytest.mark.parametrize(("text", "message"), [

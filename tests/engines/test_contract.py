@@ -1,6 +1,6 @@
 """The engine contract, run against every registered engine on tiny generated data: train, resume after a
-kill -9, predict, evaluate, export ONNX and gate it; and a frozen backbone stays bit-identical to its
-pretrained file. A new engine must pass this file unchanged."""
+kill -9, predict, evaluate, export ONNX and gate it, run the same graph in ncnn; and a frozen backbone stays
+bit-identical to its pretrained file. A new engine must pass this file unchanged."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from novadet import RunDir, evaluate, export, read_split, resume, split
+from novadet import ExportTarget, RunDir, evaluate, export, read_split, resume, split
 from novadet.data.synthetic import make_dataset
+from novadet.deploy.ncnn import onnx_to_ncnn
 from novadet.engines.base import get_engine, list_engines
-from novadet.engines.predictor import read_rgb
-from novadet.engines.runtimes import load_model
+from novadet.engines.predictor import preprocess, read_rgb
+from novadet.engines.runtimes import forward_for, load_model, onnx_forward
 from novadet.engines.weights import resolve
 
 from ..conftest import kill_after_epochs
@@ -75,6 +76,21 @@ def test_evaluate_export_and_gate(trained: tuple[str, RunDir], tiny_split: Path)
     assert artifact.suffix == ".onnx" and artifact.parent == run.export_dir
     assert gate.passed and abs(gate.overall_delta) < 0.1  # the same model in another runtime
     assert run.read_gate(artifact) == gate
+
+
+def test_ncnn_runs_the_graph_onnx_runs(trained: tuple[str, RunDir], tiny_split: Path, tmp_path: Path) -> None:
+    """Every raw output of the engine's graph, in the order the head decodes them, from ncnn as from ONNX
+    Runtime (pnnx converts the ONNX file, so the head needs nothing new)."""
+    engine, run = trained
+    data = read_split(tiny_split)
+    batch, _ = preprocess([read_rgb(data.val.image_path(r)) for r in data.val.records[:3]], 64)
+    onnx_file = get_engine(engine).export(run, ExportTarget("onnx"), out_dir=tmp_path)
+    expected = onnx_forward(onnx_file)(batch)
+    actual = forward_for(onnx_to_ncnn(onnx_file, tmp_path / "best_ncnn_model", 64), engine, precision="f32")(batch)
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected, strict=True):
+        assert a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=1e-3, atol=1e-4 * float(np.abs(e).max()))
 
 
 def test_frozen_backbone_is_bit_identical_to_its_pretrained_file(trained: tuple[str, RunDir]) -> None:

@@ -8,8 +8,9 @@ from typing import Literal
 from novadet.core.fields import option
 from novadet.errors import ConfigError
 
-ExportFormat = Literal["onnx", "openvino", "tensorrt"]
-EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino", "tensorrt")
+ExportFormat = Literal["onnx", "openvino", "ncnn", "tensorrt"]
+EXPORT_FORMATS: tuple[str, ...] = ("onnx", "openvino", "ncnn", "tensorrt")
+Activations = Literal["u8", "s8"]
 RuntimePrecision = Literal["auto", "f32"]
 Int8Mode = Literal["off", "ptq", "accuracy-aware", "qat", "auto"]
 INT8_MODES: tuple[str, ...] = ("off", "ptq", "accuracy-aware", "qat", "auto")
@@ -20,9 +21,11 @@ QAT_EPOCHS = 3
 class ExportTarget:
     """One artifact to export and gate."""
 
-    format: ExportFormat = option("onnx", "onnx, openvino, or tensorrt (an NVIDIA GPU and the tensorrt package; "
-                                  "untested by novadet's CI).")
-    half: bool = option(False, "Store FP16 weights (and compute in FP16 on TensorRT).")
+    format: ExportFormat = option("onnx", "onnx, openvino, ncnn (ARM boards and phones; from the ONNX file by "
+                                  "pnnx), or tensorrt (an NVIDIA GPU and the tensorrt package; untested by "
+                                  "novadet's CI).")
+    half: bool = option(False, "Store FP16 weights (and compute in FP16 on TensorRT, and on ncnn where the CPU "
+                        "has FP16 arithmetic).")
     int8: Int8Mode | bool = option("off", "INT8 calibrated on train images. ptq (also: true): every layer; NNCF "
                                    "for OpenVINO, ONNX Runtime QDQ for ONNX, TensorRT's calibrator. accuracy-aware "
                                    "(OpenVINO, ONNX): the layers that cost the most are put back in float until "
@@ -31,8 +34,11 @@ class ExportTarget:
                                    "ptq, then accuracy-aware, then (OpenVINO) qat, until the gate accepts one faster "
                                    "than float. off (also: false).")
     qat_epochs: int = option(QAT_EPOCHS, "Epochs of quantization-aware training (int8 qat, or auto reaching it).")
-    precision: RuntimePrecision = option("auto", "OpenVINO's compute precision: auto (its choice, bf16 on some "
-                                         "CPUs) or f32.")
+    activations: Activations = option("u8", "ONNX INT8's activation type: u8 (U8S8, the fast path of x86 CPUs) "
+                                      "or s8 (S8S8, as ONNX Runtime advises for ARM; on an x86 CPU without VNNI it "
+                                      "can saturate, so its score here can be below the device's).")
+    precision: RuntimePrecision = option("auto", "OpenVINO's and ncnn's compute precision: auto (the runtime's "
+                                         "choice: bf16 or FP16 on CPUs that have it) or f32.")
 
     def __post_init__(self) -> None:
         if isinstance(self.int8, bool):  # the YAML and API spelling of ptq/off
@@ -49,6 +55,13 @@ class ExportTarget:
             raise ConfigError(f"qat_epochs must be at least 1, got {self.qat_epochs}")
         if self.precision not in ("auto", "f32"):
             raise ConfigError(f"precision must be auto or f32, got {self.precision!r}")
+        if self.activations not in ("u8", "s8"):
+            raise ConfigError(f"activations must be u8 or s8, got {self.activations!r}")
+        if self.activations == "s8" and not (self.format == "onnx" and self.int8 == "ptq"):
+            raise ConfigError("activations s8 is for ONNX INT8 by ptq (--format onnx --int8 ptq)")
+        if self.format == "ncnn" and self.quantized:
+            raise ConfigError("ncnn is exported in FP32 or FP16 (--half); its INT8 needs ncnn's own tools, which "
+                              "PyPI does not ship")
         if self.half and self.quantized:
             raise ConfigError("choose half or int8, not both")
 

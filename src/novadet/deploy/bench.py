@@ -8,7 +8,6 @@ fastest artifact that passed its accuracy gate and fits the budget.
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,13 @@ from novadet.core.hardware import usable_cores
 from novadet.core.reports import ArtifactBench, BenchReport
 from novadet.core.run import RunDir
 from novadet.data.split_folder import read_split
+from novadet.engines.forwards import peak_rss_mb
 from novadet.errors import ConfigError
 
 BATCH = 8  # the batch of the throughput measured beside batch-1 latency
 LATENCY_RUNS = 30  # timed batch-1 runs where one latency decides something
 BENCH_RUNS = 30  # timed runs per artifact in ``bench`` (after 3 warm-up runs)
+DEVICE_IMAGES = 20  # test images a device runs in ``bench --on``, whose raw outputs come back to be scored
 
 
 def bench(run_dir: str | Path, *, threads: int | None = None, budget_ms: float | None = None,
@@ -123,15 +124,6 @@ def _throughput_b8(predictor: Any, image: np.ndarray, rounds: int, *, static: bo
     return BATCH * rounds / (time.perf_counter() - start)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. Linux's ``ru_maxrss`` survives ``exec``, so a child started by a
-    big parent would report the parent's peak; ``VmHWM`` belongs to this process image alone."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_in_fresh_process(run: RunDir, artifact: Path, image: Path, threads: int, precision: str,

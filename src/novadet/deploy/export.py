@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from novadet.core.artifacts import ExportTarget, Int8Mode
+from novadet.core.artifacts import Activations, ExportTarget, Int8Mode
 from novadet.core.dataset import SplitDataset
 from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
 from novadet.core.reports import CocoMetrics, GateResult, Interval
@@ -19,6 +19,7 @@ from novadet.data.split_folder import read_split
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino, openvino_float_layers
 from novadet.deploy.bench import first_image, latency_ms
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
+from novadet.deploy.ncnn import onnx_to_ncnn
 from novadet.deploy.onnx_accuracy_aware import accuracy_aware_onnx
 from novadet.deploy.quantize import CALIB_IMAGES, quantize_onnx
 from novadet.deploy.scratch import float_export, require_val
@@ -189,7 +190,9 @@ def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: 
                                      progress=progress)
         return artifact, AccuracyAwareResult(artifact, *openvino_float_layers(artifact))
     if target.quantized and target.format == "onnx":
-        return _onnx_int8(run, split, calib_images), None
+        return _onnx_int8(run, split, calib_images, target.activations), None
+    if target.format == "ncnn":
+        return _ncnn(run, half=target.half), None
     return engine_for(run).export(run, target, calib_images=calib_images), None
 
 
@@ -210,9 +213,18 @@ def _set_aside(path: Path, folder: Path) -> Path:
     return target
 
 
-def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int) -> Path:
-    """Export ONNX to a scratch folder, then quantise it (QDQ) on ``calib_images`` train images."""
+def _onnx_int8(run: RunDir, split: SplitDataset, calib_images: int, activations: Activations) -> Path:
+    """Export ONNX to a scratch folder, then quantise it (QDQ, ``activations`` u8 or s8) on ``calib_images``
+    train images."""
     record = run.read_train_record()
     with float_export(run, "onnx") as fp32:
         return quantize_onnx(fp32, calibration_images(split.train, calib_images), record.config.image_size,
-                             run.artifact("onnx", "int8"), get_head(record.engine))
+                             run.artifact("onnx", "int8" if activations == "u8" else "int8s8"),
+                             get_head(record.engine), activations=activations)
+
+
+def _ncnn(run: RunDir, *, half: bool) -> Path:
+    """Export ONNX to a scratch folder, then convert it to ncnn with pnnx."""
+    with float_export(run, "onnx") as fp32:
+        return onnx_to_ncnn(fp32, run.artifact("ncnn", "fp16" if half else ""), run.read_train_record()
+                            .config.image_size, half=half)

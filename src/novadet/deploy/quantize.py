@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from novadet.core.artifacts import Activations
+
 if TYPE_CHECKING:
     from novadet.engines.base import Head
 
@@ -15,12 +17,13 @@ CALIB_IMAGES = 300  # train images that calibrate INT8 (OpenVINO's NNCF and ONNX
 
 
 def quantize_onnx(model: Path, calibration: Sequence[Path], imgsz: int, out: Path, head: Head,
-                  exclude: Sequence[str] = ()) -> Path:
-    """Write an INT8 QDQ copy of ``model`` at ``out``, calibrated on ``calibration`` images; the nodes the
+                  exclude: Sequence[str] = (), *, activations: Activations = "u8") -> Path:
+    """Write an INT8 QDQ copy of ``model`` at ``out``, calibrated on ``calibration`` images, weights signed and
+    per channel, activations ``u8`` (U8S8) or ``s8`` (S8S8, ONNX Runtime's advice for ARM); the nodes the
     engine's ``head`` names, and those of ``exclude``, stay in float."""
     prepared = prepare_onnx(model, out.with_suffix(".prep.onnx"))
     try:
-        return quantize_prepared(prepared, calibration, imgsz, out, head, exclude)
+        return quantize_prepared(prepared, calibration, imgsz, out, head, exclude, activations=activations)
     finally:
         prepared.unlink(missing_ok=True)
 
@@ -35,14 +38,15 @@ def prepare_onnx(model: Path, out: Path) -> Path:
 
 
 def quantize_prepared(prepared: Path, calibration: Sequence[Path], imgsz: int, out: Path, head: Head,
-                      exclude: Sequence[str] = ()) -> Path:
+                      exclude: Sequence[str] = (), *, activations: Activations = "u8") -> Path:
     """:func:`quantize_onnx` of a model :func:`prepare_onnx` has made."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     graph = onnx.load(str(prepared)).graph
     quantize_static(str(prepared), str(out), image_reader(graph.input[0].name, calibration, imgsz),
-                    quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    quant_format=QuantFormat.QDQ, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8 if activations == "u8" else QuantType.QInt8,
                     per_channel=True, nodes_to_exclude=[*head.float_nodes(graph), *exclude])
     return out
 

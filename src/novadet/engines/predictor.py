@@ -17,6 +17,7 @@ from PIL import Image
 
 from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU, Detections
 from novadet.engines.base import Forward, Head
+from novadet.engines.forwards import to_batch
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 T = TypeVar("T")
@@ -57,9 +58,7 @@ def preprocess(images: Sequence[npt.NDArray[np.uint8]], size: int
                ) -> tuple[npt.NDArray[np.float32], list[Letterbox]]:
     """A float32 BCHW batch in [0, 1] and each image's letterbox."""
     boxed = [letterbox(img, size) for img in images]
-    batch = np.stack([b[0] for b in boxed]).transpose(0, 3, 1, 2).astype(np.float32, order="C")
-    batch *= np.float32(1 / 255)
-    return batch, [b[1] for b in boxed]
+    return to_batch(np.stack([b[0] for b in boxed])), [b[1] for b in boxed]
 
 
 def read_rgb(path: Path) -> npt.NDArray[np.uint8]:

@@ -1,27 +1,29 @@
 """Loading an artifact of a run as a model whose ``predict`` gives ``Detections``.
 
-Native checkpoints (and TensorRT engines) run through their engine; ONNX through ONNX Runtime and OpenVINO
-IR through OpenVINO, on every core. Either way the engine's head decodes the outputs, so an ONNX or
-OpenVINO deployment imports neither torch nor the engine's library.
+Native checkpoints (and TensorRT engines) run through their engine; ONNX through ONNX Runtime, OpenVINO
+IR through OpenVINO and ncnn folders through ncnn, on every core. Either way the engine's head decodes the
+outputs, so a deployment in any of these formats imports neither torch nor the engine's library.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import Any, TypeVar
 
 from novadet.core.detections import EVAL_CONFIDENCE, MAX_DETECTIONS, NMS_IOU
 from novadet.core.hardware import usable_cores
 from novadet.core.run import RunDir
+from novadet.engines import forwards
 from novadet.engines.base import Forward, get_engine, get_head
+from novadet.engines.forwards import compiled_forward
 from novadet.engines.predictor import Predictor
 from novadet.engines.telemetry import decline_openvino_telemetry
-from novadet.errors import ConfigError
+from novadet.errors import ConfigError, MissingExtraError
 
 _NATIVE = (".pt", ".engine")
+T = TypeVar("T")
+__all__ = ["compiled_forward", "forward_for", "load_model", "onnx_forward", "openvino_forward", "precision_used"]
 
 
 def load_model(run: RunDir, artifact: Path | None = None, *, precision: str = "auto", threads: int | None = None,
@@ -39,37 +41,40 @@ def load_model(run: RunDir, artifact: Path | None = None, *, precision: str = "a
 
 
 def forward_for(artifact: Path, engine: str, *, precision: str = "auto", threads: int | None = None) -> Forward:
-    """The forward pass of ``artifact`` (a native checkpoint, .onnx, OpenVINO IR or TensorRT .engine);
-    ``precision`` applies to OpenVINO, ``threads`` (default: every core) to the CPU runtimes."""
+    """The forward pass of ``artifact`` (a native checkpoint, .onnx, OpenVINO IR, ncnn or TensorRT .engine);
+    ``precision`` applies to OpenVINO and ncnn, ``threads`` (default: every core) to the CPU runtimes."""
     threads = threads or usable_cores()
     if artifact.suffix in _NATIVE:
         return get_engine(engine).forward(artifact, threads=threads)
-    if artifact.suffix == ".onnx":
-        return onnx_forward(artifact, threads)
-    if is_openvino(artifact):
-        return openvino_forward(artifact, precision, threads)
-    raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx, OpenVINO IR (folder or .xml) "
-                      "and TensorRT .engine")
+    if forwards.kind_of(artifact) is None:
+        raise ConfigError(f"{artifact}: unsupported artifact; novadet runs .pt, .onnx, OpenVINO IR (folder or "
+                          ".xml), ncnn (folder or .param) and TensorRT .engine")
+    return _loaded(forwards.raw_forward, artifact, precision, threads)
+
+
+def _loaded(load: Callable[..., T], artifact: Path, *args: Any) -> T:
+    """``load(artifact, *args)``, its errors in novadet's terms: a broken artifact or a bad option is a
+    ConfigError, a runtime not installed a MissingExtraError naming the package."""
+    try:
+        return load(artifact, *args)
+    except forwards.NoRuntimeError as missing:
+        raise MissingExtraError(f"{artifact}: running it needs {missing.package}: pip install "
+                                f"{missing.package}") from missing
+    except ValueError as bad:  # forwards.ArtifactError included
+        raise ConfigError(str(bad)) from bad
 
 
 def is_openvino(artifact: Path) -> bool:
-    return artifact.suffix == ".xml" or artifact.name.endswith("_openvino_model")
+    return forwards.kind_of(artifact) == "openvino"
+
+
+def is_ncnn(artifact: Path) -> bool:
+    return forwards.kind_of(artifact) == "ncnn"
 
 
 def onnx_forward(path: Path, threads: int | None = None) -> Forward:
     """ONNX Runtime on the CPU, ``threads`` intra-op threads (default: every core)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or usable_cores()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-
-    def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        outputs: list[npt.NDArray[np.float32]] = session.run(None, {name: batch})
-        return outputs
-
-    return forward
+    return _loaded(forwards.onnx_forward, path, threads or usable_cores())
 
 
 def openvino_forward(path: Path, precision: str = "auto", threads: int | None = None) -> Forward:
@@ -78,27 +83,8 @@ def openvino_forward(path: Path, precision: str = "auto", threads: int | None = 
     return compiled_forward(_compile_openvino(path, precision, threads))
 
 
-def compiled_forward(compiled: Any) -> Forward:
-    """The forward pass of an OpenVINO ``CompiledModel`` of static batch 1, one image at a time."""
-
-    def forward(batch: npt.NDArray[np.float32]) -> list[npt.NDArray[np.float32]]:
-        per_image = [compiled([batch[i:i + 1]]) for i in range(len(batch))]
-        return [np.concatenate([r[k] for r in per_image]) for k in range(len(compiled.outputs))]
-
-    return forward
-
-
 def _compile_openvino(path: Path, precision: str, threads: int | None) -> Any:
-    decline_openvino_telemetry()  # before openvino is imported
-    import openvino as ov
-
-    if precision not in ("auto", "f32"):
-        raise ConfigError(f"precision must be auto or f32, got {precision!r}")
-    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
-    config: dict[str, str] = {"INFERENCE_NUM_THREADS": str(threads or usable_cores())}
-    if precision == "f32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
-    return ov.Core().compile_model(str(xml), "CPU", config)
+    return _loaded(forwards.compile_openvino, path, precision, threads or usable_cores())
 
 
 def precision_used(artifact: Path, precision: str = "auto") -> str:
@@ -115,6 +101,9 @@ def precision_used(artifact: Path, precision: str = "auto") -> str:
         return f"{weights}/{'int8' if weights == 'int8' else 'f32'} (declared)"
     if artifact.suffix == ".engine":
         return f"{'f16/f16' if 'fp16' in artifact.name else 'f32/tf32'} (declared)"
+    if is_ncnn(artifact):
+        weights = "f16" if "fp16" in artifact.name else "f32"
+        return f"{weights}/{'f32' if precision == 'f32' else 'f16 where the CPU has it'} (declared)"
     return "f32/f32 (declared)"
 
 

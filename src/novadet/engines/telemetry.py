@@ -5,14 +5,6 @@ in every process that uses them."""
 
 from __future__ import annotations
 
-from functools import cache
+from novadet.engines.forwards import decline_openvino_telemetry
 
-
-@cache
-def decline_openvino_telemetry() -> None:
-    """Answer OpenVINO's telemetry consent check with "declined" for this process (once)."""
-    try:
-        from openvino_telemetry.utils.opt_in_checker import ConsentCheckResult, OptInChecker
-    except ImportError:  # no telemetry package, nothing to decline
-        return
-    OptInChecker.check = lambda self, *args, **kwargs: ConsentCheckResult.DECLINED
+__all__ = ["decline_openvino_telemetry"]

@@ -82,11 +82,11 @@ class ExportOptions(Section):
     """``export:`` the artifacts, their INT8 calibration and the accuracy gate."""
 
     targets: tuple[ExportTarget, ...] = Field(DEFAULT_TARGETS, description="Each is exported, re-evaluated on "
-                                              "eval.split and gated; format onnx, openvino or tensorrt, half (FP16 "
-                                              "weights), int8 (off, ptq, accuracy-aware, qat, or auto: ptq, "
+                                              "eval.split and gated; format onnx, openvino, ncnn or tensorrt, half "
+                                              "(FP16 weights), int8 (off, ptq, accuracy-aware, qat, or auto: ptq, "
                                               "then accuracy-aware, then qat, until the gate accepts one faster than "
-                                              "float), "
-                                              "qat_epochs, precision (OpenVINO: auto or f32).")
+                                              "float), activations (ONNX INT8: u8 or s8), "
+                                              "qat_epochs, precision (OpenVINO, ncnn: auto or f32).")
     calib_images: int = Field(CALIB_IMAGES, ge=1, description="Train images that calibrate INT8.")
     max_drop: float = Field(MAX_OVERALL_DROP, description="Refuse an artifact whose mAP50-95 drops more than this "
                             "(points).")

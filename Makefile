@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.novadet-installed
 # its own: its Django pins stay out of novadet's.
 LS_VENV  ?= .venv-labelstudio
 LS_STAMP := $(LS_VENV)/.installed
+# "The device" of the SSH device check's test (tests/deploy/test_device.py): Python with numpy and one
+# runtime, no torch and no novadet, as a board would have it.
+DEVICE_VENV  ?= .venv-device
+DEVICE_STAMP := $(DEVICE_VENV)/.installed
 
 .PHONY: demo test lint system-packages postgres chromium bench bench-train bench-recipes bench-sufficiency bench-tune bench-int8 bench-engines bench-prune clean
 
@@ -27,11 +31,18 @@ $(LS_STAMP): Makefile
 	$(LS_VENV)/bin/python -m pip install -q label-studio==1.23.2 'sentry-sdk>=2.16,<3'
 	@touch $@
 
+$(DEVICE_STAMP): Makefile
+	@test -x $(DEVICE_VENV)/bin/python || $(PYTHON) -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install -q numpy onnxruntime
+	@touch $@
+
 # Debian packages the tests use, installed where missing, with one `apt-get update` for all: a real
 # PostgreSQL server for the distributed-tuning test (tests/tune/test_distributed.py starts and stops its own)
-# and Chromium for the report's browser test (tests/report/test_browser.py), driven by Playwright.
+# Chromium for the report's browser test (tests/report/test_browser.py), driven by Playwright, and an
+# OpenSSH server for the device check's (tests/deploy/test_device.py starts its own on a loopback port).
 PG_CTL := $(firstword $(wildcard /usr/lib/postgresql/*/bin/pg_ctl) $(shell command -v pg_ctl))
-MISSING := $(if $(PG_CTL),,postgresql) $(if $(shell command -v chromium),,chromium)
+MISSING := $(if $(PG_CTL),,postgresql) $(if $(shell command -v chromium),,chromium) \
+	$(if $(wildcard /usr/sbin/sshd),,openssh-server)
 
 system-packages:
 	@test -z "$(strip $(MISSING))" || (apt-get update -qq && \
@@ -43,9 +54,9 @@ postgres chromium: system-packages
 # in the order tests/conftest.py gives them (heaviest first), not xdist's (most tests first).
 TEST_WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
-# The three installs run side by side; then the tests.
+# The four installs run side by side; then the tests.
 test:
-	$(MAKE) -j3 $(STAMP) $(LS_STAMP) system-packages
+	$(MAKE) -j4 $(STAMP) $(LS_STAMP) $(DEVICE_STAMP) system-packages
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)

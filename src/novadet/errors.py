@@ -28,6 +28,11 @@ class MissingExtraError(NovadetError):
     """An optional package is needed for this and is not installed."""
 
 
+class DeviceError(NovadetError):
+    """A device ``bench --on`` measures on cannot be reached, or cannot run the check: one line naming the
+    host and what is wrong."""
+
+
 class WorkerError(NovadetError):
     """A process novadet started for a step (QAT's, a trial's) died without an answer: one line naming it and
     its exit code, not a traceback."""

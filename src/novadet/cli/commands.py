@@ -30,6 +30,7 @@ from novadet.cli.app import (
 from novadet.cli.options import TYPED_KEY, build, options, split_commas
 from novadet.core.artifacts import ExportTarget
 from novadet.core.training import TrainConfig
+from novadet.deploy.bench import DEVICE_IMAGES
 from novadet.errors import ConfigError
 from novadet.pipeline.config import (
     AuditOptions,
@@ -246,17 +247,40 @@ def bench(
     run_dir: RunArg,
     precision: Annotated[str | None, typer.Option(
         help="OpenVINO: auto (its choice) or f32 (default: what each artifact was gated at).")] = None,
+    on: Annotated[str | None, typer.Option(
+        "--on", metavar="ssh://[user@]host[:port]", help="Measure on this device instead, by its own runtime "
+        "(it needs Python, numpy and the runtime: no novadet); its outputs come back and are gated here.",
+        show_default=False)] = None,
+    python: Annotated[str, typer.Option(help="The device's Python (with --on).")] = "python3",
+    ssh_config: Annotated[Path | None, typer.Option(help="SSH config file for --on (default: ssh's own).",
+                                                    show_default=False)] = None,
+    images: Annotated[int, typer.Option(help="Test images the device runs and its gate scores (with --on).")]
+    = DEVICE_IMAGES,
     json_file: JsonFile = None,
     **settings: Any,
 ) -> None:
     """Latency p50/p95, throughput, peak memory, size and mAP of each artifact; Pareto front and a pick.
 
     Example: novadet bench runs/bccd --threads 2 --budget-ms 20 --ram-mb 512
+
+    On a device: novadet bench runs/bccd --on ssh://pi@raspberrypi --budget-ms 50
     """
     from novadet.deploy.bench import bench as run_bench
-    from novadet.report.console import bench_view
+    from novadet.report.console import bench_view, device_view
 
     o = build(BenchOptions, settings_only(settings))
+    if on is not None:
+        from novadet.deploy.device import bench_on
+        from novadet.deploy.ssh import SshDevice
+
+        device = SshDevice.parse(on, ssh_config)
+        found = bench_on(run_dir, device, python=python, images=images, runs=o.runs, threads=o.threads,
+                         budget_ms=o.budget_ms, ram_mb=o.ram_mb, say=lambda line: err.print(f"measuring {line}",
+                                                                                           highlight=False))
+        for part in device_view(found):
+            out.print(part)
+        write_json_report(json_file, found.to_dict())
+        return
     report = run_bench(run_dir, threads=o.threads, budget_ms=o.budget_ms, ram_mb=o.ram_mb, precision=precision,
                        runs=o.runs)
     for part in bench_view(report):

@@ -254,6 +254,47 @@ class BenchReport(Record):
 
 
 @dataclass(frozen=True)
+class DeviceBench(Record):
+    """One artifact measured on a device by its own runtime: the bare forward pass at batch 1 (the device
+    runs no decode), its load time and the process's peak memory; and the gate of the device's own outputs
+    on ``images`` fixed eval images against the checkpoint on the training machine on the same images."""
+
+    artifact: str
+    runtime: str
+    runtime_version: str
+    precision: str
+    load_s: float
+    p50_ms: float
+    p95_ms: float
+    peak_rss_mb: float
+    size_mb: float
+    images: int
+    map50_95: float
+    gate: GateResult
+    fits_budget: bool
+
+
+@dataclass(frozen=True)
+class DeviceReport(Record):
+    """``novadet bench --on``: what the device is, each artifact measured there, and the pick for the budget
+    by the device's own numbers."""
+
+    device: str
+    cpu: str
+    cores: int
+    arch: str
+    system: str
+    python: str
+    threads: int
+    budget_ms: float | None
+    ram_mb: float | None
+    artifacts: tuple[DeviceBench, ...]
+    skipped: tuple[str, ...]
+    pick: str | None
+    advice: str
+
+
+@dataclass(frozen=True)
 class Shift(Record):
     """One aspect of the images compared, reference against production.
 

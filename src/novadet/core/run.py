@@ -10,6 +10,7 @@ No other module spells a path inside a run folder (a test checks). The layout::
     eval/<artifact>/  metrics.json (EvalReport), predictions.json, ground_truth.json, plots; refused/<artifact>/
     export/           artifacts with <artifact>.gate.json (GateResult) beside each; refused/ likewise
     bench.json        BenchReport
+    devices/<device>.json  DeviceReport (bench --on: the artifacts measured on that device)
     drift/<folder>/   drift.json (DriftReport), atypical.png
     sufficiency/      sufficiency.json (SufficiencyReport), sufficiency.png, <fraction>-s<seed>/ (a run per subset)
     tune/             tune.json (TuneReport), trials.csv, best.yaml, plots, tune.db, trials/<number>/ (a run each)
@@ -27,7 +28,15 @@ import yaml
 from novadet.core.atomic import write_json, write_text
 from novadet.core.compression import PruneReport
 from novadet.core.record import Record
-from novadet.core.reports import AuditReport, BenchReport, DriftReport, EvalReport, GateResult, SufficiencyReport
+from novadet.core.reports import (
+    AuditReport,
+    BenchReport,
+    DeviceReport,
+    DriftReport,
+    EvalReport,
+    GateResult,
+    SufficiencyReport,
+)
 from novadet.core.training import History, Provenance, TrainRecord, TrainResult
 from novadet.core.tuning import TuneReport
 from novadet.errors import ConfigError, DataError
@@ -229,6 +238,15 @@ class RunDir:
     def bench_file(self) -> Path:
         return self.root / "bench.json"
 
+    def device_bench_file(self, device: str) -> Path:
+        """The bench record of ``device`` (``ssh://user@host:port``), named so a file system takes it."""
+        safe = "".join(c if c.isalnum() or c in "@.-" else "_" for c in device.removeprefix("ssh://"))
+        return self.devices_dir / f"{safe}.json"
+
+    @property
+    def devices_dir(self) -> Path:
+        return self.root / "devices"
+
     @property
     def drift_root(self) -> Path:
         return self.root / "drift"
@@ -268,9 +286,10 @@ class RunDir:
 
     def artifact(self, fmt: str, tag: str = "", folder: Path | None = None) -> Path:
         """An export of the best checkpoint in ``folder`` (default: the export folder): ``best[_TAG].onnx`` for
-        ONNX, else ``best[_TAG]_openvino_model``; the tags are int8, int8aa, int8qat and fp16."""
+        ONNX, else the folder ``best[_TAG]_openvino_model`` or ``best[_TAG]_ncnn_model``; the tags are int8,
+        int8s8, int8aa, int8qat and fp16."""
         stem = self.best.stem + (f"_{tag}" if tag else "")
-        return (folder or self.export_dir) / (f"{stem}.onnx" if fmt == "onnx" else f"{stem}_openvino_model")
+        return (folder or self.export_dir) / (f"{stem}.onnx" if fmt == "onnx" else f"{stem}_{fmt}_model")
 
     @property
     def qat_checkpoint(self) -> Path:
@@ -363,8 +382,16 @@ class RunDir:
     def write_bench(self, report: BenchReport) -> None:
         write_json(self.bench_file, report.to_dict())
 
+    def write_device_bench(self, report: DeviceReport) -> None:
+        write_json(self.device_bench_file(report.device), report.to_dict())
+
     def read_bench(self) -> BenchReport:
         return self._read(self.bench_file, BenchReport)
+
+    def read_device_benches(self) -> list[DeviceReport]:
+        """Every device's bench record (``bench --on``), by device."""
+        folder = self.devices_dir
+        return [self._read(f, DeviceReport) for f in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
     def read_drift(self, name: str) -> DriftReport:
         return self._read(self.drift_files(name).report, DriftReport)

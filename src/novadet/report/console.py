@@ -20,6 +20,7 @@ from novadet.core.reports import (
     BenchReport,
     ClassStats,
     DataNeed,
+    DeviceReport,
     DriftReport,
     EvalReport,
     Interval,
@@ -181,6 +182,26 @@ def bench_view(report: BenchReport) -> Iterator[RenderableType]:
                       "-" if r.map50_95 is None else f"{r.map50_95:.3f}", "pass" if r.gate_passed else "refused")
     yield table
     yield Text("* on the Pareto front (no other artifact is both faster and more accurate)", style="dim")
+    yield Text(report.advice, style="green" if report.pick else "yellow")
+
+
+def device_view(report: DeviceReport) -> Iterator[RenderableType]:
+    """The device, one row per artifact measured there, what was left out, and the pick."""
+    table = Table(title=f"On {report.device}: {report.cpu}, {report.cores} cores ({report.arch}, {report.system}, "
+                  f"Python {report.python}); forward pass at batch 1, {report.threads} threads",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("artifact", "runtime", "load s", "p50 ms", "p95 ms", "RSS MB", "MB", "mAP50-95", "change", "gate"):
+        table.add_column(col, justify="left" if col in ("artifact", "runtime", "gate") else "right")
+    for r in report.artifacts:
+        table.add_row(r.artifact, f"{r.runtime} {r.runtime_version}", f"{r.load_s:.2f}", f"{r.p50_ms:.1f}",
+                      f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.size_mb:.1f}", f"{r.map50_95:.3f}",
+                      f"{r.gate.overall_delta:+.2f}", "pass" if r.gate.passed else "refused")
+    yield table
+    images = report.artifacts[0].images if report.artifacts else 0
+    yield Text(f"mAP50-95 of the device's own outputs, decoded here, on {images} fixed images; change: against "
+               "the checkpoint on the same images, in points", style="dim")
+    for line in report.skipped:
+        yield Text(f"  left out: {line}", style="dim")
     yield Text(report.advice, style="green" if report.pick else "yellow")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from novadet.core.compression import PruneReport
-from novadet.core.reports import BenchReport, DriftReport, GateResult, SufficiencyReport
+from novadet.core.reports import BenchReport, DeviceReport, DriftReport, GateResult, SufficiencyReport
 from novadet.core.tuning import TuneReport
 from novadet.report import figures
 from novadet.report.page import Block, Gallery, Paragraphs, Picture, Plot, Section, delta, number, table
@@ -15,10 +15,11 @@ from novadet.report.pictures import data_uri, thumbnail
 ATYPICAL_SHOWN = 8
 
 
-def deployment_section(gates: dict[str, GateResult], bench: BenchReport | None,
-                       class_names: tuple[str, ...]) -> Section | None:
-    """Every artifact's verdict and cost, the per-class deltas and the latency-accuracy plot."""
-    if not gates and bench is None:
+def deployment_section(gates: dict[str, GateResult], bench: BenchReport | None, class_names: tuple[str, ...],
+                       devices: tuple[DeviceReport, ...] = ()) -> Section | None:
+    """Every artifact's verdict and cost, the per-class deltas and the latency-accuracy plot, then each device
+    the artifacts were measured on."""
+    if not gates and bench is None and not devices:
         return None
     timed = {r.artifact: r for r in bench.artifacts} if bench else {}
     rows = []
@@ -42,8 +43,24 @@ def deployment_section(gates: dict[str, GateResult], bench: BenchReport | None,
     if bench is not None:
         if bench.artifacts:
             blocks.append(Plot(data_uri(figures.latency_accuracy(bench), "image/png"), "Latency against mAP50-95"))
-        blocks.append(Paragraphs((bench.advice,)))
+        blocks.append(Paragraphs((f"On this machine: {bench.advice}",)))
+    for device in devices:
+        blocks += _device_blocks(device)
     return Section("deployment", "Deployment", tuple(blocks))
+
+
+def _device_blocks(report: DeviceReport) -> list[Block]:
+    """One device's table (its own runtime's numbers, its own outputs gated) and its pick."""
+    rows = [(r.artifact, f"{r.runtime} {r.runtime_version}", ("pass", "good") if r.gate.passed else ("refused", "bad"),
+             number(r.map50_95), delta(r.gate.overall_delta), number(r.p50_ms, 1), number(r.p95_ms, 1),
+             number(r.peak_rss_mb, 0), number(r.load_s, 2)) for r in report.artifacts]
+    images = report.artifacts[0].images if report.artifacts else 0
+    caption = (f"On {report.device}: {report.cpu}, {report.cores} cores ({report.arch}, {report.system}), "
+               f"{report.threads} threads; the forward pass at batch 1 by the device's runtime; mAP50-95 of its own "
+               f"outputs on {images} test images, against the checkpoint on the same images")
+    return [table(("artifact", "runtime", "device gate", "mAP50-95", "change (pts)", "p50 ms", "p95 ms", "RSS MB",
+                   "load s"), rows, caption),
+            Paragraphs((f"On {report.device}: {report.advice}", *(f"Left out: {s}" for s in report.skipped)))]
 
 
 def _how(gate: GateResult) -> str:

@@ -16,7 +16,7 @@ import jinja2
 from novadet.core.atomic import write_text
 from novadet.core.dataset import SplitDataset
 from novadet.core.findings import Severity
-from novadet.core.reports import AuditReport, BenchReport, EvalReport, GateResult, SufficiencyReport
+from novadet.core.reports import AuditReport, BenchReport, DeviceReport, EvalReport, GateResult, SufficiencyReport
 from novadet.core.run import RunDir
 from novadet.core.training import TrainRecord
 from novadet.data.split_folder import MANIFEST, read_split
@@ -46,6 +46,7 @@ class RunContents:
     gates: dict[str, GateResult]
     bench: BenchReport | None
     sufficiency: SufficiencyReport | None
+    devices: tuple[DeviceReport, ...] = ()
 
 
 def html_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -74,6 +75,7 @@ def read_contents(run: RunDir) -> RunContents:
         gates=gates,
         bench=run.read_bench() if run.bench_file.is_file() else None,
         sufficiency=run.read_sufficiency() if run.sufficiency_file.is_file() else None,
+        devices=tuple(run.read_device_benches()),
     )
 
 
@@ -97,7 +99,7 @@ def sections(run: RunDir, c: RunContents) -> list[Section]:
         training_section(c.record, run.read_train_result() if run.result_file.is_file() else None, history,
                          c.evaluation) if history is not None else None,
         evaluation_section(c.evaluation, run.eval_files(run.best), truth) if c.evaluation else None,
-        deployment_section(c.gates, c.bench, c.record.class_names),
+        deployment_section(c.gates, c.bench, c.record.class_names, c.devices),
         sufficiency_section(c.sufficiency, run.sufficiency_plot) if c.sufficiency else None,
         tune_section(run.read_tune(), run.tune.history_plot, run.tune.importance_plot)
         if run.tune.report.is_file() else None,

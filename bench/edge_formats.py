@@ -89,6 +89,7 @@ def _through_ssh(run: RunDir, bare: dict[str, float], images: int, folder: Path)
 def loopback_device(folder: Path) -> Iterator[tuple[SshDevice, str]]:
     """An OpenSSH server on a free loopback port taking one throwaway key, host key checked; the device and
     the Python to run there (this one)."""
+    folder = folder.resolve()  # sshd takes absolute paths only
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)

@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     args = parser.parse_args()
     source = RunDir(args.run).check()
-    run = _copy(source, args.out)
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    run = source.copy_training_to(args.out)
     image = bench_image(run.read_train_record().split_dir)
     print(f"Machine: {cpu_summary()}\nRun: {source.root} (copied to {run.root})\n")
     print(f"| artifact | test mAP50-95 | change (points) | per class | MB | p50 ms end to end | p50 ms forward "
@@ -116,17 +118,6 @@ def loopback_device(folder: Path) -> Iterator[tuple[SshDevice, str]]:
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def _copy(source: RunDir, out: Path) -> RunDir:
-    """A fresh copy of the run's training outputs at ``out``."""
-    if out.exists():
-        shutil.rmtree(out)
-    for path in source.training_outputs():
-        target = out / path.relative_to(source.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
-    return RunDir(out)
 
 
 if __name__ == "__main__":

@@ -212,9 +212,4 @@ def learned_run(fast_demo: FastDemo, tmp_path_factory: pytest.TempPathFactory) -
     passes the gate like an fp32 one."""
     folder, _, done = fast_demo
     assert done.returncode == 0, done.stderr[-2000:]
-    demo, copy = RunDir(folder / "run-fast"), RunDir(tmp_path_factory.mktemp("learned") / "run")
-    for path in demo.training_outputs():
-        target = copy.root / path.relative_to(demo.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
-    return copy.root
+    return RunDir(folder / "run-fast").copy_training_to(tmp_path_factory.mktemp("learned") / "run").root

@@ -109,21 +109,11 @@ def test_the_device_check_needs_only_numpy_and_a_runtime(tiny_trained_run: Path,
         np.testing.assert_allclose(there["out0"], here[0], rtol=1e-5, atol=1e-5)
 
 
-def _fresh_copy(run_dir: Path, folder: Path) -> Path:
-    """The run's training outputs alone, in ``folder`` (no exports another test made)."""
-    source = RunDir(run_dir)
-    for path in source.training_outputs():
-        target = folder / path.relative_to(source.root)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
-    return folder
-
-
 def test_bench_on_ssh_measures_there_and_gates_the_devices_outputs(learned_run: Path, sshd: tuple[Path, int],
                                                                     remote_cache: Path, tmp_path: Path) -> None:
     config, _ = sshd
     env = dict(os.environ)
-    learned_run = _fresh_copy(learned_run, tmp_path / "run")
+    learned_run = RunDir(learned_run).copy_training_to(tmp_path / "run").root  # no exports another test made
     onnx_file = export(learned_run, "onnx", split="val")[0]
     export(learned_run, ExportTarget("ncnn"), split="val")  # the device has no ncnn: left out, in words
     home_before = sorted(p.name for p in Path.home().iterdir() if p.name != ".cache")

@@ -19,6 +19,7 @@ No other module spells a path inside a run folder (a test checks). The layout::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -283,6 +284,15 @@ class RunDir:
     def training_outputs(self) -> list[Path]:
         """Everything a training writes, removed before training again."""
         return [self.train_dir, self.engine_dir, self.config_file, self.provenance_file]
+
+    def copy_training_to(self, folder: Path) -> RunDir:
+        """A new run at ``folder`` holding this run's training outputs alone (no evaluations, exports or
+        benches), for work that must not touch this run's own."""
+        for path in self.training_outputs():
+            target = folder / path.relative_to(self.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, target)
+        return RunDir(folder)
 
     def artifact(self, fmt: str, tag: str = "", folder: Path | None = None) -> Path:
         """An export of the best checkpoint in ``folder`` (default: the export folder): ``best[_TAG].onnx`` for

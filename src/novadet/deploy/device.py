@@ -25,6 +25,7 @@ from novadet.core.dataset import DetectionDataset
 from novadet.core.detections import EVAL_CONFIDENCE
 from novadet.core.reports import CocoMetrics, DeviceBench, DeviceReport
 from novadet.core.run import RunDir
+from novadet.core.training import TrainRecord
 from novadet.deploy import device_check
 from novadet.deploy.bench import BENCH_RUNS, DEVICE_IMAGES, size_mb
 from novadet.deploy.export import split_of
@@ -56,11 +57,11 @@ def bench_on(run_dir: str | Path, device: SshDevice, *, python: str = "python3",
     subset = _first(split_of(run).parts()[split], images, split)
     paths = [subset.image_path(r) for r in subset.records]
     reference = coco_metrics(subset, load_model(run).predict(paths))
-    imgsz = run.read_train_record().config.image_size
+    record = run.read_train_record()
     job = f"{CACHE}/jobs/{uuid.uuid4().hex}"
     with tempfile.TemporaryDirectory() as scratch:
         local = Path(scratch)
-        np.save(local / "inputs.npy", np.stack([letterbox(read_rgb(p), imgsz)[0] for p in paths]))
+        np.save(local / "inputs.npy", np.stack([letterbox(read_rgb(p), record.config.image_size)[0] for p in paths]))
         device.run(["mkdir", "-p", f"{CACHE}/artifacts", job])
         try:
             device.put([*_TOOLS, local / "inputs.npy"], job)
@@ -73,12 +74,13 @@ def bench_on(run_dir: str | Path, device: SshDevice, *, python: str = "python3",
                 except _NoRuntime as absent:
                     missing.append(f"{run.relative(artifact)}: {absent}")
                     continue
-                rows.append(_scored(about, run, subset, paths, reference, local / "outputs.npz", budget_ms, ram_mb))
+                rows.append(_scored(about, record, subset, paths, reference, local / "outputs.npz", budget_ms,
+                                    ram_mb))
         finally:
             device.run(["rm", "-rf", job])
     if not rows:
         raise DeviceError(f"{device.url}: nothing could run there: {'; '.join(missing)}")
-    return _report(run, device, about, rows, (*skipped, *missing), threads, budget_ms, ram_mb)
+    return _report(run, device, about, rows, (*skipped, *missing), budget_ms, ram_mb)
 
 
 class _NoRuntime(DeviceError):
@@ -149,12 +151,11 @@ def _answer(device: SshDevice, stdout: str, stderr: str) -> dict[str, Any]:
     return answer
 
 
-def _scored(m: dict[str, Any], run: RunDir, subset: DetectionDataset, paths: Sequence[Path],
+def _scored(m: dict[str, Any], record: TrainRecord, subset: DetectionDataset, paths: Sequence[Path],
             reference: CocoMetrics, outputs: Path, budget_ms: float | None, ram_mb: float | None) -> DeviceBench:
-    """The device's measurements with its own outputs decoded and gated here."""
+    """The device's measurements with its own outputs decoded by the run's head and gated here."""
     with np.load(outputs) as saved:
         raw = [saved[f"out{k}"] for k in range(len(saved.files))]
-    record = run.read_train_record()
     dets = Predictor(_replay(raw), get_head(record.engine), record.config.image_size, conf=EVAL_CONFIDENCE,
                      batch=1).predict(paths)
     metrics = coco_metrics(subset, dets)
@@ -178,15 +179,14 @@ def _replay(outputs: list[npt.NDArray[np.float32]]) -> Forward:
 
 
 def _report(run: RunDir, device: SshDevice, about: dict[str, Any], rows: list[DeviceBench],
-            skipped: tuple[str, ...], threads: int | None, budget_ms: float | None,
-            ram_mb: float | None) -> DeviceReport:
+            skipped: tuple[str, ...], budget_ms: float | None, ram_mb: float | None) -> DeviceReport:
     usable = sorted((r for r in rows if r.gate.passed and r.fits_budget), key=lambda r: r.p50_ms)
     pick = usable[0].artifact if usable else None
     where = f"{device.url} ({about['cpu']}, {about['cores']} cores)"
     advice = (f"{pick}: {usable[0].p50_ms:.1f} ms p50 on {where}, forward pass at batch 1" if usable else
               f"no artifact passed its gate on {where} within the budget")
     report = DeviceReport(device.url, about["cpu"], about["cores"], about["arch"], about["system"], about["python"],
-                          threads or about["threads"], budget_ms, ram_mb, tuple(rows), skipped, pick, advice)
+                          about["threads"], budget_ms, ram_mb, tuple(rows), skipped, pick, advice)
     run.write_device_bench(report)
     return report
 

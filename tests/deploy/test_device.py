@@ -76,12 +76,16 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]
 
 @pytest.fixture
 def remote_cache() -> Iterator[Path]:
-    """The device's cache folder (the remote user is this one): removed after the test unless it was there."""
+    """The device's cache folder (the remote user is this one), empty for the test: one already there (an
+    earlier bench's) is moved aside and put back after."""
     cache = Path.home() / CACHE
-    existed = cache.exists()
+    aside = cache.with_name(f"{cache.name}.before-test-{os.getpid()}")
+    if cache.exists():
+        cache.rename(aside)
     yield cache
-    if not existed:
-        shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    if aside.exists():
+        aside.rename(cache)
 
 
 def test_the_device_check_needs_only_numpy_and_a_runtime(tiny_trained_run: Path, tmp_path: Path) -> None:

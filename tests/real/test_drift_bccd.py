@@ -24,7 +24,7 @@ def bccd_views(bccd: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Vi
     """The train split as the reference; val + test images (75) as they are and under each shift."""
     root = tmp_path_factory.mktemp("drift-bccd")
     split(bccd, root / "split", seed=0)
-    train(root / "split", root / "run", TrainConfig(epochs=2, imgsz=256, batch=16, device="cpu"))
+    train(root / "split", root / "run", TrainConfig(epochs=1, imgsz=160, batch=16, device="cpu"))
     run, data = RunDir(root / "run"), read_split(root / "split")
     names = data.class_names
     held = [p.image_path(r) for p in (data.val, data.test) for r in p.records]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from novadet import RunDir, TrainConfig, read_split, train
 from novadet.core.hardware import usable_cores
-from novadet.data.subsets import nested_subsets
+from novadet.data.subsets import DEFAULT_FRACTIONS, nested_subsets
 from novadet.engines.runtimes import load_model
 from novadet.metrics.coco import coco_metrics
 
@@ -55,9 +55,7 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=800)
     args = parser.parse_args()
     split = read_split(args.split)
-    fractions = sorted(set(args.fractions) | {1.0})  # nested_subsets wants the whole set as its last share
-    if len(fractions) < 3:
-        fractions = sorted({*fractions, (fractions[0] + 1.0) / 2})
+    fractions = sorted(set(args.fractions) | set(DEFAULT_FRACTIONS))  # sufficiency's subsets, the same images
     names = split.class_names
     print(f"CPU: {cpu()}\n")
     print("| recipe | fraction | seed | images | instances | epochs | steps | test mAP50-95 | "

@@ -172,12 +172,13 @@ def bench_view(report: BenchReport) -> Iterator[RenderableType]:
     """One row per artifact, then the pick and the advice."""
     table = Table(title=f"Batch 1, {report.threads} threads", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False)
-    for col in ("artifact", "precision", "p50 ms", "p95 ms", "img/s b1", "img/s b8", "RSS MB", "MB", "mAP50-95",
-                "gate"):
-        table.add_column(col, justify="left" if col in ("artifact", "precision", "gate") else "right")
+    table.add_column("artifact", overflow="fold")  # a long path folds onto more lines; numbers are never cut
+    table.add_column("precision", min_width=10)
+    for col in ("p50\nms", "p95\nms", "img/s\nb8", "RSS\nMB", "MB", "mAP\n50-95", "gate"):  # b1's img/s: 1000/p50
+        table.add_column(col, justify="left" if col == "gate" else "right", no_wrap=True)
     for r in report.artifacts:
         mark = " *" if r.artifact in report.pareto else ""
-        table.add_row(r.artifact + mark, r.precision, f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.throughput_ips:.1f}",
+        table.add_row(r.artifact + mark, r.precision, f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}",
                       f"{r.throughput_b8_ips:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.size_mb:.1f}",
                       "-" if r.map50_95 is None else f"{r.map50_95:.3f}", "pass" if r.gate_passed else "refused")
     yield table
@@ -190,16 +191,17 @@ def device_view(report: DeviceReport) -> Iterator[RenderableType]:
     table = Table(title=f"On {report.device}: {report.cpu}, {report.cores} cores ({report.arch}, {report.system}, "
                   f"Python {report.python}); forward pass at batch 1, {report.threads} threads",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("artifact", "runtime", "load s", "p50 ms", "p95 ms", "RSS MB", "MB", "mAP50-95", "change", "gate"):
-        table.add_column(col, justify="left" if col in ("artifact", "runtime", "gate") else "right")
+    table.add_column("artifact\n(export/)", overflow="fold")  # a long name folds onto a second line; numbers never
+    for col in ("runtime", "p50\nms", "p95\nms", "RSS\nMB", "load\ns", "mAP\n50-95", "change\npoints", "gate"):
+        table.add_column(col, justify="left" if col in ("runtime", "gate") else "right", no_wrap=True)
     for r in report.artifacts:
-        table.add_row(r.artifact, f"{r.runtime} {r.runtime_version}", f"{r.load_s:.2f}", f"{r.p50_ms:.1f}",
-                      f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.size_mb:.1f}", f"{r.map50_95:.3f}",
-                      f"{r.gate.overall_delta:+.2f}", "pass" if r.gate.passed else "refused")
+        table.add_row(r.artifact.removeprefix("export/"), f"{r.runtime}\n{r.runtime_version}", f"{r.p50_ms:.1f}",
+                      f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.load_s:.2f}", f"{r.map50_95:.3f}", f"{r.gate.overall_delta:+.2f}",
+                      "pass" if r.gate.passed else "refused")
     yield table
     images = report.artifacts[0].images if report.artifacts else 0
     yield Text(f"mAP50-95 of the device's own outputs, decoded here, on {images} fixed images; change: against "
-               "the checkpoint on the same images, in points", style="dim")
+               "the checkpoint on the same images", style="dim")
     for line in report.skipped:
         yield Text(f"  left out: {line}", style="dim")
     yield Text(report.advice, style="green" if report.pick else "yellow")

@@ -196,8 +196,8 @@ def device_view(report: DeviceReport) -> Iterator[RenderableType]:
         table.add_column(col, justify="left" if col in ("runtime", "gate") else "right", no_wrap=True)
     for r in report.artifacts:
         table.add_row(r.artifact.removeprefix("export/"), f"{r.runtime}\n{r.runtime_version}", f"{r.p50_ms:.1f}",
-                      f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.load_s:.2f}", f"{r.map50_95:.3f}", f"{r.gate.overall_delta:+.2f}",
-                      "pass" if r.gate.passed else "refused")
+                      f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.load_s:.2f}", f"{r.map50_95:.3f}",
+                      f"{r.gate.overall_delta:+.2f}", "pass" if r.gate.passed else "refused")
     yield table
     images = report.artifacts[0].images if report.artifacts else 0
     yield Text(f"mAP50-95 of the device's own outputs, decoded here, on {images} fixed images; change: against "

@@ -111,3 +111,20 @@ def test_existing_output_needs_overwrite(tiny_yolo: Path, tmp_path: Path) -> Non
     split(tiny_yolo, tmp_path / "out", seed=2, overwrite=True)
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["seed"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny"]
+
+
+def test_the_split_a_run_trained_on_is_read_back_or_named_as_gone(tiny_yolo: Path, tmp_path: Path) -> None:
+    from novadet import RunDir, TrainConfig
+    from novadet.core.training import TrainRecord
+    from novadet.data.split_folder import trained_split
+
+    made = split(tiny_yolo, tmp_path / "split", seed=0)
+    run = RunDir(tmp_path / "run")
+    run.write_train_record(TrainRecord("ultralytics", tmp_path / "split", made.class_names, TrainConfig().to_dict()))
+    assert [len(p) for p in trained_split(run).parts().values()] == [len(p) for p in made.parts().values()]
+    (tmp_path / "split").rename(tmp_path / "moved")
+    with pytest.raises(ConfigError, match=rf"^{run.root}: the split it was trained on, {tmp_path}/split, is gone$"):
+        trained_split(run)
+    run.write_train_record(TrainRecord("ultralytics", None, made.class_names, TrainConfig().to_dict()))
+    with pytest.raises(ConfigError, match="never written to a folder; pass its data"):
+        trained_split(run)

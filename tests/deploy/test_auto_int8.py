@@ -14,6 +14,7 @@ import pytest
 
 from novadet import ExportTarget, RunDir
 from novadet.core.reports import CocoMetrics, GateResult
+from novadet.data.split_folder import trained_split
 from novadet.deploy import export as module
 
 
@@ -87,7 +88,7 @@ def test_the_float_reference_is_a_float_export_of_the_same_format(tiny_trained_r
     run = RunDir(tiny_trained_run)
     with float_export(run, "openvino", within=tmp_path) as reference:
         assert reference.name == "best_openvino_model" and next(reference.glob("*.xml")).is_file()
-        image = module.first_image(module.split_of(run))
+        image = module.first_image(trained_split(run))
         assert module.latency_ms(run, reference, image, "auto") > 0
     assert list(tmp_path.iterdir()) == []
 

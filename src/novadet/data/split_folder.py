@@ -20,9 +20,10 @@ import numpy as np
 
 from novadet.core.atomic import staged_dir, write_json
 from novadet.core.dataset import SPLIT_NAMES, DetectionDataset, SplitDataset, SplitManifest, flat_names
+from novadet.core.run import RunDir
 from novadet.data.formats import coco, yolo
 from novadet.data.formats.files import LinkMode, check_outside
-from novadet.errors import DataError
+from novadet.errors import ConfigError, DataError
 
 MANIFEST = "manifest.json"
 
@@ -67,6 +68,16 @@ def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: in
         "boxes_left_out": m["boxes_left_out"], "left_out": m["left_out"], "assignment": m["assignment"],
         "kept_source_split": m["kept"], "moved": m["moved"], "filled_from_train": list(m["filled"]),
     }
+
+
+def trained_split(run: RunDir) -> SplitDataset:
+    """The split ``run`` was trained on, read back from the folder its train record names."""
+    folder = run.read_train_record().split_dir
+    if folder is None:
+        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder; pass its data")
+    if not folder.is_dir():
+        raise ConfigError(f"{run.root}: the split it was trained on, {folder}, is gone")
+    return read_split(folder)
 
 
 def read_split(folder: Path) -> SplitDataset:

@@ -26,9 +26,9 @@ from novadet.core.detections import EVAL_CONFIDENCE
 from novadet.core.reports import CocoMetrics, DeviceBench, DeviceReport
 from novadet.core.run import RunDir
 from novadet.core.training import TrainRecord
+from novadet.data.split_folder import trained_split
 from novadet.deploy import device_check
 from novadet.deploy.bench import BENCH_RUNS, DEVICE_IMAGES, size_mb
-from novadet.deploy.export import split_of
 from novadet.deploy.gate import check_gate
 from novadet.deploy.ssh import SshDevice
 from novadet.engines import forwards
@@ -54,7 +54,7 @@ def bench_on(run_dir: str | Path, device: SshDevice, *, python: str = "python3",
     artifacts, skipped = _runnable(run)
     device.check()
     _require_runtime(device, python, "numpy", fatal=True)  # and the Python itself, before any work
-    subset = _first(split_of(run).parts()[split], images, split)
+    subset = _first(trained_split(run).parts()[split], images, split)
     paths = [subset.image_path(r) for r in subset.records]
     reference = coco_metrics(subset, load_model(run).predict(paths))
     record = run.read_train_record()

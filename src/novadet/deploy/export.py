@@ -15,7 +15,7 @@ from novadet.core.detections import EVAL_CONFIDENCE, NMS_IOU
 from novadet.core.reports import CocoMetrics, GateResult, Interval
 from novadet.core.run import RunDir
 from novadet.data.calibration import calibration_images
-from novadet.data.split_folder import read_split
+from novadet.data.split_folder import trained_split
 from novadet.deploy.accuracy_aware import AccuracyAwareResult, accuracy_aware_openvino, openvino_float_layers
 from novadet.deploy.bench import first_image, latency_ms
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
@@ -56,7 +56,7 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
-    split_data = data or split_of(run)
+    split_data = data or trained_split(run)
     on = _Scoring(split_data, split, source_metrics, max_drop, max_class_drop, conf, iou, interval, progress)
     if target.int8 == "auto":
         require_val(run, split_data)
@@ -194,13 +194,6 @@ def _make(run: RunDir, target: ExportTarget, split: SplitDataset, calib_images: 
     if target.format == "ncnn":
         return _ncnn(run, half=target.half), None
     return engine_for(run).export(run, target, calib_images=calib_images), None
-
-
-def split_of(run: RunDir) -> SplitDataset:
-    folder = run.read_train_record().split_dir
-    if folder is None:
-        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder")
-    return read_split(folder)
 
 
 def _set_aside(path: Path, folder: Path) -> Path:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from novadet.core.compression import ArtifactCost, PruneReport
 from novadet.core.run import RunDir
+from novadet.data.split_folder import trained_split
 from novadet.deploy.bench import LATENCY_RUNS, bench_image, measure_in_fresh_process, size_mb
-from novadet.deploy.export import split_of
 from novadet.deploy.gate import MAX_CLASS_DROP, MAX_OVERALL_DROP, check_gate
 from novadet.deploy.scratch import float_export
 from novadet.engines.base import Pruner
@@ -47,7 +47,7 @@ def prune(run_dir: str | Path, out_dir: str | Path, *, target_flops: float = TAR
     if not isinstance(engine, Pruner):
         raise ConfigError(f"{source.root}: the {engine.name} engine cannot prune yet; prune a run of the "
                           "ultralytics engine")
-    data = split_of(source)
+    data = trained_split(source)
     part = data.parts().get(split)
     if part is None or not part.records:
         present = [name for name, part in data.parts().items() if part.records]

@@ -13,7 +13,7 @@ from novadet.core.dataset import DetectionDataset, SplitDataset
 from novadet.core.progress import progress_bar
 from novadet.core.reports import Estimate, SufficiencyReport
 from novadet.core.run import RunDir
-from novadet.data.split_folder import read_split
+from novadet.data.split_folder import trained_split
 from novadet.engines.runtimes import load_model
 from novadet.errors import ConfigError
 from novadet.evaluate.intervals import paired_interval
@@ -24,7 +24,7 @@ from novadet.metrics.coco import coco_metrics
 def compare(run_a: str | Path, run_b: str | Path, *, progress: bool = False) -> Comparison:
     """Run B (trained on more labels) against run A on their shared test images."""
     a, b = RunDir(Path(run_a)).check(), RunDir(Path(run_b)).check()
-    split_a, split_b = _split(a), _split(b)
+    split_a, split_b = trained_split(a), trained_split(b)
     test = _shared_test(split_a, split_b, a, b)
     if split_a.class_names != split_b.class_names:
         raise ConfigError(f"{b.root}: its classes {list(split_b.class_names)} are not {a.root}'s "
@@ -43,13 +43,6 @@ def compare(run_a: str | Path, run_b: str | Path, *, progress: bool = False) -> 
     classes = tuple(Gain(c, f"{c} instances", counts_a[c], counts_b[c], coco_a.ap_per_class.get(c),
                          coco_b.ap_per_class.get(c), _predicted(fits, c, counts_b[c])) for c in test.class_names)
     return Comparison(str(a.root), str(b.root), len(test), overall, paired_interval(test, *predictions), classes, why)
-
-
-def _split(run: RunDir) -> SplitDataset:
-    folder = run.read_train_record().split_dir
-    if folder is None:
-        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder")
-    return read_split(folder)
 
 
 def _shared_test(split_a: SplitDataset, split_b: SplitDataset, a: RunDir, b: RunDir) -> DetectionDataset:

@@ -25,7 +25,7 @@ from novadet.core.progress import progress_bar
 from novadet.core.reports import CurvePoint, SufficiencyReport
 from novadet.core.run import RunDir
 from novadet.core.training import TrainConfig
-from novadet.data.split_folder import read_split
+from novadet.data.split_folder import read_split, trained_split
 from novadet.data.subsets import DEFAULT_FRACTIONS, check_fractions, nested_subsets
 from novadet.engines.runtimes import load_model
 from novadet.engines.train import train
@@ -94,10 +94,7 @@ def sufficiency(run_dir: str | Path, data: SplitDataset | str | Path | None = No
 def _split(run: RunDir, data: SplitDataset | str | Path | None) -> SplitDataset:
     if isinstance(data, SplitDataset):
         return data
-    folder = Path(data) if data is not None else run.read_train_record().split_dir
-    if folder is None:
-        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder; pass its data")
-    return read_split(folder)
+    return read_split(Path(data)) if data is not None else trained_split(run)
 
 
 def plan_trainings(run: RunDir, fractions: Sequence[float], seeds: int, budget_minutes: float | None,

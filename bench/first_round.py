@@ -4,12 +4,13 @@ instances per class), before a candidate change to the default recipe is adopted
 Each training uses a nested, class-stratified subset of a split's train images (the subsets `novadet
 sufficiency` trains), the same val and test images, and is scored once on test, per class too. Recipes:
 
-- ``default``: the recipe as it is (``--epochs``, 44 unless given);
-- ``steps``: the same, with the epochs raised so that the training gets at least ``--min-steps`` optimiser
-  steps (batches), the candidate "floor on optimiser steps" for small sets.
+- ``fixed``: the default recipe at a fixed number of epochs (``--epochs``, 44 unless given: the default
+  until `epochs: auto`);
+- ``auto``: the default recipe, ``epochs: auto``: the epochs raised for a small set so that the training
+  gets at least 800 optimiser steps (batches), novadet.train's own resolution.
 
 Usage: python bench/first_round.py SPLIT -o OUT [--fractions 0.125 0.25] [--seeds 0 1 2]
-       [--recipes default steps] [--epochs 44] [--min-steps 800]
+       [--recipes fixed auto] [--epochs 44]
 Writes OUT/<recipe>-<fraction>-<seed>/ (a run folder each, reused when finished) and prints a markdown table.
 """
 
@@ -24,14 +25,10 @@ from pathlib import Path
 
 from novadet import RunDir, TrainConfig, read_split, train
 from novadet.core.hardware import usable_cores
+from novadet.core.training import BASE_EPOCHS
 from novadet.data.subsets import DEFAULT_FRACTIONS, nested_subsets
 from novadet.engines.runtimes import load_model
 from novadet.metrics.coco import coco_metrics
-
-
-def steps_epochs(images: int, batch: int, epochs: int, min_steps: int) -> int:
-    """``epochs``, or more, so that ``images`` at ``batch`` per step make at least ``min_steps`` steps."""
-    return max(epochs, math.ceil(min_steps / math.ceil(images / batch)))
 
 
 def cpu() -> str:
@@ -50,9 +47,8 @@ def main() -> None:
     parser.add_argument("-o", "--out", type=Path, required=True)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.125, 0.25])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--recipes", nargs="+", choices=["default", "steps"], default=["default", "steps"])
-    parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
-    parser.add_argument("--min-steps", type=int, default=800)
+    parser.add_argument("--recipes", nargs="+", choices=["fixed", "auto"], default=["fixed", "auto"])
+    parser.add_argument("--epochs", type=int, default=BASE_EPOCHS)
     args = parser.parse_args()
     split = read_split(args.split)
     fractions = sorted(set(args.fractions) | set(DEFAULT_FRACTIONS))  # sufficiency's subsets, the same images
@@ -66,10 +62,8 @@ def main() -> None:
         for fraction in args.fractions:
             subset = subsets[fraction]
             for recipe in args.recipes:
-                base = TrainConfig(epochs=args.epochs, seed=seed)
-                epochs = base.epochs if recipe == "default" else steps_epochs(len(subset), base.batch, base.epochs,
-                                                                              args.min_steps)
-                config = replace(base, epochs=epochs)
+                config = TrainConfig(epochs=args.epochs if recipe == "fixed" else "auto", seed=seed)
+                epochs = config.epochs_for(len(subset))  # what novadet.train resolves auto to
                 folder = args.out / f"{recipe}-{fraction:g}-{seed}"
                 start = time.perf_counter()
                 if not (folder / "train" / "result.json").is_file():
@@ -79,7 +73,7 @@ def main() -> None:
                 metrics = coco_metrics(split.test, load_model(run).predict([split.test.image_path(r)
                                                                             for r in split.test.records]))
                 aps = " | ".join("-" if (ap := metrics.ap_per_class.get(n)) is None else f"{ap:.3f}" for n in names)
-                steps = epochs * math.ceil(len(subset) / base.batch)
+                steps = epochs * math.ceil(len(subset) / config.batch)
                 print(f"| {recipe} | {fraction:g} | {seed} | {len(subset)} | "
                       f"{'/'.join(str(c) for c in subset.instance_counts().tolist())} | {epochs} | {steps} | "
                       f"{metrics.map50_95:.3f} | {aps} | {wall:.0f} |", flush=True)

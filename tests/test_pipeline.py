@@ -161,7 +161,7 @@ def test_template_lists_every_option_at_its_default(tmp_path: Path) -> None:
     for section in ("audit", "split", "eval", "export", "bench", "drift", "sufficiency", "tune"):
         assert set(raw[section]) == set(type(getattr(config, section)).model_fields), section
     assert set(raw["train"]) == set(TrainConfig().to_dict())
-    assert "# Training epochs." in template() and "# Images per batch." in template()  # help from the fields
+    assert "# Training epochs; auto:" in template() and "# Images per batch." in template()  # help from the fields
     for target in raw["export"]["targets"]:
         assert set(target) == {"format", "half", "int8", "qat_epochs", "activations", "precision"}
 

@@ -9,7 +9,7 @@ from novadet.errors import ConfigError
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"imgsz": 100}, "imgsz must be auto or a multiple of 32"),
-    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"epochs": 0}, "epochs must be auto or >= 1"),
     ({"augment": "wild"}, "augment must be one of none, light, default, heavy"),
     ({"sampler": "oversample"}, "sampler must be one of"),
     ({"freeze": "half"}, "freeze must be backbone, none or a number"),
@@ -35,7 +35,7 @@ def test_from_dict_names_a_wrongly_typed_option(values: dict[str, object], messa
 
 
 @pytest.mark.parametrize(("kwargs", "epoch"), [
-    ({}, 22), ({"epochs": 10}, 5), ({"epochs": 1}, None), ({"freeze": "none"}, None), ({"unfreeze_at": 3}, 3),
+    ({"epochs": 44}, 22), ({"epochs": 10}, 5), ({"epochs": 1}, None), ({"freeze": "none"}, None), ({"unfreeze_at": 3}, 3),
     ({"unfreeze_at": None}, None),
 ])
 def test_unfreeze_half_opens_the_backbone_half_way(kwargs: dict[str, object], epoch: int | None) -> None:
@@ -45,7 +45,8 @@ def test_unfreeze_half_opens_the_backbone_half_way(kwargs: dict[str, object], ep
 def test_the_command_line_spells_none_half_and_auto() -> None:
     config = TrainConfig.from_dict({"unfreeze_at": "none", "imgsz": "416", "focal_gamma": "none"}, "command line")
     assert (config.unfreeze_at, config.imgsz, config.focal_gamma) == (None, 416, None)
-    assert TrainConfig.from_dict({"unfreeze_at": "half", "imgsz": "auto"}).unfreeze_epoch == 22
+    assert TrainConfig.from_dict({"unfreeze_at": "half", "imgsz": "auto", "epochs": "44"}).unfreeze_epoch == 22
+    assert TrainConfig.from_dict({"epochs": "auto"}).epochs == "auto"
     with pytest.raises(ConfigError, match="command line: unfreeze_at"):
         TrainConfig.from_dict({"unfreeze_at": "soon"}, "command line")
 

@@ -130,7 +130,7 @@ def split(
 
 @app.command()
 @errors_to_exit
-@options(TrainConfig, annotations={"imgsz": str, "unfreeze_at": str})
+@options(TrainConfig, annotations={"epochs": str, "imgsz": str, "unfreeze_at": str})
 def train(
     split_dir: Annotated[Path | None, typer.Argument(help="Output of `novadet split` (manifest.json + data.yaml).")]
     = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -30,6 +31,8 @@ AUGMENTS: tuple[str, ...] = ("none", "light", "default", "heavy")
 SAMPLERS: tuple[str, ...] = ("none", "repeat-factor")
 PRECISIONS: tuple[str, ...] = ("auto", "bf16", "fp32")
 CACHES: tuple[str, ...] = ("auto", "ram", "none")
+BASE_EPOCHS = 44  # epochs: auto, for a training set of MIN_STEPS / BASE_EPOCHS batches or more
+MIN_STEPS = 800  # epochs: auto raises a smaller set's epochs to this many batches (bench/first_round.py)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,8 @@ class TrainConfig:
     unfreeze_at: int | Literal["half"] | None = option("half", "Epoch from which the frozen layers train too: "
                                                        "half (epochs // 2), a number, or none.")
     backbone_lr_scale: float = option(0.2, "Learning-rate factor for the backbone once it is unfrozen.")
-    epochs: int = option(44, "Training epochs.")
+    epochs: int | Literal["auto"] = option("auto", f"Training epochs; auto: {BASE_EPOCHS}, or more for a small "
+                                           f"training set, so that it gets at least {MIN_STEPS} optimiser steps.")
     imgsz: int | Literal["auto"] = option("auto", "Training image size, a multiple of 32; auto: 256, or 320-640 "
                                           "when over a tenth of a class's boxes would be under 12 px at 256.")
     batch: int = option(16, "Images per batch.")
@@ -72,8 +76,9 @@ class TrainConfig:
     extra: dict[str, Any] = option({}, "Further engine arguments, passed through as they are.", cli=False)
 
     def __post_init__(self) -> None:
+        last = self.epochs if isinstance(self.epochs, int) else 1_000_000
         checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+            (self.epochs == "auto" or self.epochs >= 1, f"epochs must be auto or >= 1, got {self.epochs}"),
             (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
             (self.imgsz == "auto" or (self.imgsz >= 32 and self.imgsz % 32 == 0),
              f"imgsz must be auto or a multiple of 32, got {self.imgsz}"),
@@ -89,9 +94,8 @@ class TrainConfig:
              f"freeze must be backbone, none or a number of layers, got {self.freeze!r}"),
             (not isinstance(self.unfreeze_at, int) or self.freeze != "none",
              "--unfreeze-at needs something frozen: drop it or set --freeze backbone"),
-            (not isinstance(self.unfreeze_at, int) or 0 < self.unfreeze_at < self.epochs,
-             f"unfreeze-at must be half, none or between 1 and epochs - 1 ({self.epochs - 1}), "
-             f"got {self.unfreeze_at}"),
+            (not isinstance(self.unfreeze_at, int) or 0 < self.unfreeze_at < last,  # auto: checked once resolved
+             f"unfreeze-at must be half, none or between 1 and epochs - 1 ({last - 1}), got {self.unfreeze_at}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -105,11 +109,24 @@ class TrainConfig:
         return self.imgsz
 
     @property
+    def epoch_count(self) -> int:
+        """``epochs`` as a number. ``novadet.train`` resolves ``auto`` before an engine sees the config."""
+        if self.epochs == "auto":
+            raise ValueError("epochs auto is resolved by novadet.train from the training set's size")
+        return self.epochs
+
+    def epochs_for(self, images: int) -> int:
+        """The epochs for a training set of ``images``: ``auto`` gives at least MIN_STEPS batches."""
+        if self.epochs != "auto":
+            return self.epochs
+        return max(BASE_EPOCHS, math.ceil(MIN_STEPS / max(1, math.ceil(images / self.batch))))
+
+    @property
     def unfreeze_epoch(self) -> int | None:
         """The epoch the frozen layers open at: ``half`` resolved, None when nothing is frozen or under 2 epochs."""
         if self.unfreeze_at != "half":
             return self.unfreeze_at
-        return self.epochs // 2 if self.freeze != "none" and self.epochs >= 2 else None
+        return self.epoch_count // 2 if self.freeze != "none" and self.epoch_count >= 2 else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

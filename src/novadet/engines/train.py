@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -10,10 +11,11 @@ from typing import Any
 
 from novadet.core.dataset import SplitDataset
 from novadet.core.run import RunDir
-from novadet.core.training import TrainConfig, TrainResult
+from novadet.core.training import BASE_EPOCHS, MIN_STEPS, TrainConfig, TrainResult
 from novadet.data.sizes import image_size_for
 from novadet.data.split_folder import read_split
 from novadet.engines.base import Engine, get_engine, with_engine_implied
+from novadet.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,19 @@ def train(split: SplitDataset | str | Path, run_dir: str | Path, config: TrainCo
 
 
 def sized(config: TrainConfig, data: SplitDataset) -> TrainConfig:
-    """``config`` with ``imgsz: auto`` replaced by the size the training boxes call for, the reason logged
-    (a warning when it raises the size, since that costs time)."""
+    """``config`` with ``imgsz: auto`` replaced by the size the training boxes call for and ``epochs: auto``
+    by the epochs the training set's size calls for, each reason logged (a warning when it costs time)."""
+    if config.epochs == "auto":
+        epochs = config.epochs_for(len(data.train))
+        raised = epochs > BASE_EPOCHS
+        log.log(logging.WARNING if raised else logging.INFO, "epochs auto: %d%s", epochs,
+                f" because {len(data.train)} training images at batch {config.batch} make "
+                f"{math.ceil(len(data.train) / config.batch)} steps an epoch, and a training needs at least "
+                f"{MIN_STEPS} to learn from a small set" if raised else "")
+        if isinstance(config.unfreeze_at, int) and config.unfreeze_at >= epochs:
+            raise ConfigError(f"unfreeze-at {config.unfreeze_at} is past the last of the {epochs} epochs that "
+                              f"epochs auto gives {len(data.train)} training images")
+        config = replace(config, epochs=epochs)
     if config.imgsz != "auto":
         return config
     choice = image_size_for(data.train)

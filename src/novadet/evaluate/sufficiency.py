@@ -112,17 +112,17 @@ def plan_trainings(run: RunDir, fractions: Sequence[float], seeds: int, budget_m
         return per_epoch * epochs * (count * sum(shares) - reused)
 
     wanted = tuple(config.seed + i for i in range(seeds))
-    if budget_minutes is None or cost(config.epochs, seeds) <= budget_minutes * 60:
-        return Plan(config.epochs, wanted, (), cost(config.epochs, seeds))
+    if budget_minutes is None or cost(config.epoch_count, seeds) <= budget_minutes * 60:
+        return Plan(config.epoch_count, wanted, (), cost(config.epoch_count, seeds))
     cut = []
     if seeds > 1:
         cut.append(f"seeds {seeds} -> 1")
     budget = budget_minutes * 60
-    epochs = config.epochs
+    epochs = config.epoch_count
     if cost(epochs, 1) > budget:
-        epochs = min(config.epochs, max(MIN_EPOCHS, math.floor(epochs * budget / cost(epochs, 1))))  # never more
-        if epochs < config.epochs:
-            cut.append(f"epochs {config.epochs} -> {epochs}")
+        epochs = min(config.epoch_count, max(MIN_EPOCHS, math.floor(epochs * budget / cost(epochs, 1))))  # never more
+        if epochs < config.epoch_count:
+            cut.append(f"epochs {config.epoch_count} -> {epochs}")
     if cost(epochs, 1) > budget:
         cut.append(f"still about {cost(epochs, 1) / 60:.0f} min at {epochs} epochs, over the "
                    f"{budget_minutes:g} min budget")

@@ -137,7 +137,8 @@ def _train(ctx: Context) -> TrainResult:
 def _resumable(ctx: Context) -> bool:
     """A killed training left its last checkpoint and fewer finished epochs than asked for."""
     done = len(ctx.run.read_history())
-    return ctx.run.last.is_file() and 0 < done < _train_config(ctx).epochs
+    wanted = _train_config(ctx).epochs_for(len(ctx.value("split", SplitDataset).train))  # auto resolved
+    return ctx.run.last.is_file() and 0 < done < wanted
 
 
 def _evaluate(ctx: Context) -> EvalReport:

@@ -66,7 +66,7 @@ def tune(split_dir: str | Path, run_dir: str | Path, base: TrainConfig | None = 
     settings = studies.Settings(
         strategy=strategy, pruner=pruner, space={n: d.model_dump() for n, d in dims.items()}, base=base.to_dict(),
         split_dir=str(Path(split_dir).resolve()), trials=trials, seed=seed,
-        budget_epochs=None if budget is None else round(budget * base.epochs))
+        budget_epochs=None if budget is None else round(budget * base.epoch_count))
     files = RunDir(Path(run_dir)).tune
     url = studies.storage_url(storage, files.database)
     opened = studies.create(studies.open_storage(url), study, settings)
@@ -187,7 +187,7 @@ class _State:
             running += t.state is TrialState.RUNNING
             waiting += t.state is TrialState.WAITING
             ran = int(t.user_attrs.get("epochs", 0))
-            epochs += settings.base_config.epochs if t.state is TrialState.RUNNING else ran
+            epochs += settings.base_config.epoch_count if t.state is TrialState.RUNNING else ran
         return cls(finished, running, waiting, epochs, failing)
 
     def done(self, settings: studies.Settings, deadline: float | None) -> str | None:

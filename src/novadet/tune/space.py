@@ -81,7 +81,7 @@ def check_space(space: Mapping[str, Dim], base: TrainConfig) -> Space:
 
 def default_space(base: TrainConfig) -> Space:
     """novadet's search space around ``base``: learning rate, image size, unfreezing, loss and augmentation."""
-    unfreeze: list[Any] = [None] + (["half"] if base.epochs >= 4 else [])
+    unfreeze: list[Any] = [None] + (["half"] if base.epoch_count >= 4 else [])
     return {
         # up to 0.02: Ultralytics trains AdamW at 0.01, and its model.tune() beat a space capped at 0.003
         "lr0": Dim(type="float", low=3e-4, high=2e-2, log=True),

@@ -56,7 +56,7 @@ class Settings:
         budget's worth of full trainings, at least four."""
         if self.trials is not None:
             return self.trials
-        full = (self.budget_epochs or 0) / max(self.base_config.epochs, 1)
+        full = (self.budget_epochs or 0) / max(self.base_config.epoch_count, 1)
         return max(4, math.ceil(full))
 
 
@@ -153,7 +153,7 @@ def pruner(settings: Settings) -> optuna.pruners.BasePruner:
     none."""
     import optuna
 
-    epochs = settings.base_config.epochs
+    epochs = settings.base_config.epoch_count
     if settings.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_epochs(settings))
     if settings.pruner == "hyperband":
@@ -167,8 +167,8 @@ def warmup_epochs(settings: Settings) -> int:
     (``backbone_lr_scale``, ``unfreeze_at``) are judged after they could matter, not before."""
     base = settings.base_config
     opens = [e for e in (base.unfreeze_epoch, *_unfreeze_choices(settings, base)) if e is not None]
-    after = max(opens) + max(1, base.epochs // 10) if opens else 0
-    return max(1, base.epochs // 3, min(after, base.epochs - 1))
+    after = max(opens) + max(1, base.epoch_count // 10) if opens else 0
+    return max(1, base.epoch_count // 3, min(after, base.epoch_count - 1))
 
 
 def _unfreeze_choices(settings: Settings, base: TrainConfig) -> list[int | None]:

@@ -172,7 +172,7 @@ def _fit(run: RunDir, split: SplitDataset, config: TrainConfig, settings: Settin
     loop = Loop(model, train_part, split.val, run, settings, spec.to_dict(), group)
     if resume:
         loop.restore(run.last)
-    with EpochDisplay(config.epochs, enabled=progress and group.main) as display:
+    with EpochDisplay(config.epoch_count, enabled=progress and group.main) as display:
         loop.fit(display)
     history = run.read_history()
     return TrainResult(run_dir=run.root, best=run.best, last=run.last, history=run.history_file,
@@ -184,7 +184,7 @@ def _settings(config: TrainConfig) -> Settings:
     """The loop's settings from the config; ``extra`` may set the optimiser's options, nothing else."""
     _check(config)
     plan = _plan(config)
-    return Settings(epochs=config.epochs, batch=config.batch, seed=config.seed, frozen=config.freeze == "backbone",
+    return Settings(epochs=config.epoch_count, batch=config.batch, seed=config.seed, frozen=config.freeze == "backbone",
                     unfreeze_at=config.unfreeze_epoch, backbone_lr_scale=config.backbone_lr_scale,
                     repeat_threshold=config.rfs_threshold if config.sampler == "repeat-factor" else None,
                     bf16=plan.bf16, channels_last=plan.channels_last, workers=_workers(config), **config.extra)

@@ -107,7 +107,8 @@ class UltralyticsEngine:
             raise ConfigError(f"{run.root}: nothing to resume (no {run.relative(run.last)})")
         config, view = record.config, run.engine_dir / _VIEW
         saved = _epochs_saved(run.last)
-        if saved == 0 or saved >= config.epochs:  # finished, or killed after its last checkpoint, before its history
+        # finished, or killed after its last checkpoint but before its history row
+        if saved == 0 or saved >= config.epoch_count:
             return _finished(run)
         plan = _plan(config, run, len(record.class_names), _train_images(view))
         return _fit(run, view, config, plan, resume=True, progress=progress)
@@ -290,7 +291,7 @@ def train_int8_here(root: Path, split: SplitDataset, epochs: int, calib_images: 
 def _fit(run: RunDir, view: Path, config: TrainConfig, plan: _Plan, *, resume: bool, progress: bool) -> TrainResult:
     start = time.perf_counter()
     trainer = _trainer(run, view, config, plan, resume=resume)
-    display = EpochDisplay(config.epochs, enabled=progress)
+    display = EpochDisplay(config.epoch_count, enabled=progress)
     trainer.on_epoch, trainer.on_batch = display.epoch_done, display.batch_done
     with display:
         trainer.train()
@@ -464,7 +465,7 @@ def _frozen_layers(config: TrainConfig, spec: ModelSpec | None) -> int:
 
 def _overrides(config: TrainConfig, view: Path, run: RunDir, plan: _Plan) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "model": plan.model_arg, "data": str((view / "data.yaml").resolve()), "epochs": config.epochs,
+        "model": plan.model_arg, "data": str((view / "data.yaml").resolve()), "epochs": config.epoch_count,
         "imgsz": config.image_size, "batch": config.batch, "seed": config.seed, "deterministic": True,
         "device": config.device or None, "project": str(run.train_dir.parent.resolve()),
         "name": run.train_dir.name, "exist_ok": True, "freeze": plan.frozen_layers or None, "plots": False,

@@ -35,8 +35,8 @@ def test_from_dict_names_a_wrongly_typed_option(values: dict[str, object], messa
 
 
 @pytest.mark.parametrize(("kwargs", "epoch"), [
-    ({"epochs": 44}, 22), ({"epochs": 10}, 5), ({"epochs": 1}, None), ({"freeze": "none"}, None), ({"unfreeze_at": 3}, 3),
-    ({"unfreeze_at": None}, None),
+    ({"epochs": 44}, 22), ({"epochs": 10}, 5), ({"epochs": 1}, None), ({"freeze": "none"}, None),
+    ({"unfreeze_at": 3}, 3), ({"unfreeze_at": None}, None),
 ])
 def test_unfreeze_half_opens_the_backbone_half_way(kwargs: dict[str, object], epoch: int | None) -> None:
     assert TrainConfig(**kwargs).unfreeze_epoch == epoch  # type: ignore[arg-type]

@@ -17,28 +17,16 @@ Writes OUT/<recipe>-<fraction>-<seed>/ (a run folder each, reused when finished)
 from __future__ import annotations
 
 import argparse
-import math
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from novadet import RunDir, TrainConfig, read_split, train
-from novadet.core.hardware import usable_cores
 from novadet.core.training import BASE_EPOCHS
 from novadet.data.subsets import DEFAULT_FRACTIONS, nested_subsets
+from novadet.engines.cpu import cpu_summary
 from novadet.engines.runtimes import load_model
 from novadet.metrics.coco import coco_metrics
-
-
-def cpu() -> str:
-    """The CPU's model name and its bf16/AVX-512 flags, as every figure in RESULTS names them."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
-                 platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {usable_cores()} cores, flags: {' '.join(wanted) or 'none of avx2/avx512/bf16'}"
 
 
 def main() -> None:
@@ -53,7 +41,7 @@ def main() -> None:
     split = read_split(args.split)
     fractions = sorted(set(args.fractions) | set(DEFAULT_FRACTIONS))  # sufficiency's subsets, the same images
     names = split.class_names
-    print(f"CPU: {cpu()}\n")
+    print(f"CPU: {cpu_summary()}\n")
     print("| recipe | fraction | seed | images | instances | epochs | steps | test mAP50-95 | "
           + " | ".join(f"{n} AP" for n in names) + " | training s |")
     print("|---|---|---|---|---|---|---|---|" + "---|" * len(names) + "---|")
@@ -73,7 +61,7 @@ def main() -> None:
                 metrics = coco_metrics(split.test, load_model(run).predict([split.test.image_path(r)
                                                                             for r in split.test.records]))
                 aps = " | ".join("-" if (ap := metrics.ap_per_class.get(n)) is None else f"{ap:.3f}" for n in names)
-                steps = epochs * math.ceil(len(subset) / config.batch)
+                steps = epochs * config.batches_per_epoch(len(subset))
                 print(f"| {recipe} | {fraction:g} | {seed} | {len(subset)} | "
                       f"{'/'.join(str(c) for c in subset.instance_counts().tolist())} | {epochs} | {steps} | "
                       f"{metrics.map50_95:.3f} | {aps} | {wall:.0f} |", flush=True)

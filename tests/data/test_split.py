@@ -127,4 +127,6 @@ def test_the_split_a_run_trained_on_is_read_back_or_named_as_gone(tiny_yolo: Pat
         trained_split(run)
     run.write_train_record(TrainRecord("ultralytics", None, made.class_names, TrainConfig().to_dict()))
     with pytest.raises(ConfigError, match="never written to a folder; pass its data"):
+        trained_split(run, "pass its data")
+    with pytest.raises(ConfigError, match=r"never written to a folder$"):
         trained_split(run)

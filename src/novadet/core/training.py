@@ -76,7 +76,7 @@ class TrainConfig:
     extra: dict[str, Any] = option({}, "Further engine arguments, passed through as they are.", cli=False)
 
     def __post_init__(self) -> None:
-        last = self.epochs if isinstance(self.epochs, int) else 1_000_000
+        bound = self.epochs if isinstance(self.epochs, int) else None  # auto: checked once resolved
         checks = [
             (self.epochs == "auto" or self.epochs >= 1, f"epochs must be auto or >= 1, got {self.epochs}"),
             (self.batch >= 1, f"batch must be >= 1, got {self.batch}"),
@@ -94,8 +94,9 @@ class TrainConfig:
              f"freeze must be backbone, none or a number of layers, got {self.freeze!r}"),
             (not isinstance(self.unfreeze_at, int) or self.freeze != "none",
              "--unfreeze-at needs something frozen: drop it or set --freeze backbone"),
-            (not isinstance(self.unfreeze_at, int) or 0 < self.unfreeze_at < last,  # auto: checked once resolved
-             f"unfreeze-at must be half, none or between 1 and epochs - 1 ({last - 1}), got {self.unfreeze_at}"),
+            (not isinstance(self.unfreeze_at, int) or 0 < self.unfreeze_at < (bound or self.unfreeze_at + 1),
+             f"unfreeze-at must be half, none or between 1 and epochs - 1 ({bound - 1}), got {self.unfreeze_at}"
+             if bound else f"unfreeze-at must be half, none or 1 or more, got {self.unfreeze_at}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -115,11 +116,15 @@ class TrainConfig:
             raise ValueError("epochs auto is resolved by novadet.train from the training set's size")
         return self.epochs
 
+    def batches_per_epoch(self, images: int) -> int:
+        """Optimiser steps an epoch of ``images`` training images takes (at least 1)."""
+        return max(1, math.ceil(images / self.batch))
+
     def epochs_for(self, images: int) -> int:
         """The epochs for a training set of ``images``: ``auto`` gives at least MIN_STEPS batches."""
         if self.epochs != "auto":
             return self.epochs
-        return max(BASE_EPOCHS, math.ceil(MIN_STEPS / max(1, math.ceil(images / self.batch))))
+        return max(BASE_EPOCHS, math.ceil(MIN_STEPS / self.batches_per_epoch(images)))
 
     @property
     def unfreeze_epoch(self) -> int | None:

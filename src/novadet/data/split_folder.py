@@ -70,11 +70,13 @@ def _manifest(result: SplitDataset, source: DetectionDataset, near_threshold: in
     }
 
 
-def trained_split(run: RunDir) -> SplitDataset:
-    """The split ``run`` was trained on, read back from the folder its train record names."""
+def trained_split(run: RunDir, remedy: str = "") -> SplitDataset:
+    """The split ``run`` was trained on, read back from the folder its train record names; ``remedy``, what
+    the caller lets a user do instead, ends the error for a split that was never written."""
     folder = run.read_train_record().split_dir
     if folder is None:
-        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder; pass its data")
+        raise ConfigError(f"{run.root}: was trained on a split that was never written to a folder"
+                          + (f"; {remedy}" if remedy else ""))
     if not folder.is_dir():
         raise ConfigError(f"{run.root}: the split it was trained on, {folder}, is gone")
     return read_split(folder)

@@ -56,7 +56,7 @@ def export(run_dir: str | Path, target: ExportTarget | str = "onnx", *, split: s
     target = ExportTarget(format=target) if isinstance(target, str) else target  # type: ignore[arg-type]
     if not run.best.is_file():
         raise ConfigError(f"{run.best}: no trained checkpoint to export")
-    split_data = data or trained_split(run)
+    split_data = data or trained_split(run, "pass its data")
     on = _Scoring(split_data, split, source_metrics, max_drop, max_class_drop, conf, iou, interval, progress)
     if target.int8 == "auto":
         require_val(run, split_data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +44,7 @@ def sized(config: TrainConfig, data: SplitDataset) -> TrainConfig:
         raised = epochs > BASE_EPOCHS
         log.log(logging.WARNING if raised else logging.INFO, "epochs auto: %d%s", epochs,
                 f" because {len(data.train)} training images at batch {config.batch} make "
-                f"{math.ceil(len(data.train) / config.batch)} steps an epoch, and a training needs at least "
+                f"{config.batches_per_epoch(len(data.train))} steps an epoch, and a training needs at least "
                 f"{MIN_STEPS} to learn from a small set" if raised else "")
         if isinstance(config.unfreeze_at, int) and config.unfreeze_at >= epochs:
             raise ConfigError(f"unfreeze-at {config.unfreeze_at} is past the last of the {epochs} epochs that "

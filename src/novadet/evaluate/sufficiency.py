@@ -94,7 +94,7 @@ def sufficiency(run_dir: str | Path, data: SplitDataset | str | Path | None = No
 def _split(run: RunDir, data: SplitDataset | str | Path | None) -> SplitDataset:
     if isinstance(data, SplitDataset):
         return data
-    return read_split(Path(data)) if data is not None else trained_split(run)
+    return read_split(Path(data)) if data is not None else trained_split(run, "pass its data")
 
 
 def plan_trainings(run: RunDir, fractions: Sequence[float], seeds: int, budget_minutes: float | None,

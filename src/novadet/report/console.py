@@ -191,11 +191,11 @@ def device_view(report: DeviceReport) -> Iterator[RenderableType]:
     table = Table(title=f"On {report.device}: {report.cpu}, {report.cores} cores ({report.arch}, {report.system}, "
                   f"Python {report.python}); forward pass at batch 1, {report.threads} threads",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("artifact\n(export/)", overflow="fold")  # a long name folds onto a second line; numbers never
+    table.add_column("artifact", overflow="fold")  # a long name folds onto a second line; numbers never
     for col in ("runtime", "p50\nms", "p95\nms", "RSS\nMB", "load\ns", "mAP\n50-95", "change\npoints", "gate"):
         table.add_column(col, justify="left" if col in ("runtime", "gate") else "right", no_wrap=True)
     for r in report.artifacts:
-        table.add_row(r.artifact.removeprefix("export/"), f"{r.runtime}\n{r.runtime_version}", f"{r.p50_ms:.1f}",
+        table.add_row(Path(r.artifact).name, f"{r.runtime}\n{r.runtime_version}", f"{r.p50_ms:.1f}",
                       f"{r.p95_ms:.1f}", f"{r.peak_rss_mb:.0f}", f"{r.load_s:.2f}", f"{r.map50_95:.3f}",
                       f"{r.gate.overall_delta:+.2f}", "pass" if r.gate.passed else "refused")
     yield table
